@@ -1,0 +1,270 @@
+"""Load a v2-model Function App the way the Python worker does, and index its functions.
+
+``load_app(app_dir)`` applies ``local.settings.json`` ``Values`` to the environment, reads
+``host.json``, imports ``function_app`` (``PYTHON_SCRIPT_FILE_NAME`` respected), finds the one
+``FunctionRegister`` at module level, calls ``get_functions()`` once and classifies every
+function by its trigger. Durable names resolve case-insensitively, as in the extension.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Trigger binding type -> our kind.
+_KINDS = {
+    "orchestrationTrigger": "orchestrator",
+    "activityTrigger": "activity",
+    "entityTrigger": "entity",
+    "httpTrigger": "http",
+}
+HTTP_ACTIVITY = "BuiltIn::HttpActivity"
+
+
+class AppLoadError(Exception):
+    """The app cannot be indexed; the message names the function and the problem."""
+
+
+@dataclass
+class FunctionInfo:
+    function_name: str  # the Functions name (method name or @app.function_name)
+    kind: str  # orchestrator | activity | entity | http | other
+    durable_name: str  # orchestration / activity / entity name (== function_name unless overridden)
+    trigger: dict[str, Any]
+    bindings: list[dict[str, Any]]
+    user_function: Callable[..., Any]
+    is_async: bool
+
+    @property
+    def trigger_param(self) -> str:
+        return str(self.trigger.get("name"))
+
+    def binding_of_type(self, binding_type: str) -> dict[str, Any] | None:
+        return next((b for b in self.bindings if b.get("type") == binding_type), None)
+
+
+@dataclass
+class HostSettings:
+    """What the host reads from host.json (+ app settings)."""
+
+    route_prefix: str = "api"
+    hub_name: str = "TestHubName"
+    max_concurrent_activities: int = 10
+    max_concurrent_orchestrations: int = 10
+    default_version: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Registry:
+    functions: list[FunctionInfo]
+    orchestrators: dict[str, FunctionInfo]  # keys lower-cased
+    activities: dict[str, FunctionInfo]
+    entities: dict[str, FunctionInfo]
+    http: list[FunctionInfo]
+
+    @classmethod
+    def build(cls, functions: list[FunctionInfo]) -> Registry:
+        def index(kind: str) -> dict[str, FunctionInfo]:
+            out: dict[str, FunctionInfo] = {}
+            for f in functions:
+                if f.kind == kind:
+                    key = f.durable_name.lower()
+                    if key in out:
+                        raise AppLoadError(
+                            f"Function '{f.function_name}': {kind} name '{f.durable_name}' is already used by "
+                            f"'{out[key].function_name}' (names are case-insensitive)"
+                        )
+                    out[key] = f
+            return out
+
+        return cls(
+            functions=functions,
+            orchestrators=index("orchestrator"),
+            activities=index("activity"),
+            entities=index("entity"),
+            http=[f for f in functions if f.kind == "http"],
+        )
+
+    def orchestrator(self, name: str) -> FunctionInfo | None:
+        return self.orchestrators.get(name.lower())
+
+    def activity(self, name: str) -> FunctionInfo | None:
+        return self.activities.get(name.lower())
+
+    def entity(self, name: str) -> FunctionInfo | None:
+        return self.entities.get(name.lower())
+
+    def activity_exists(self, name: str) -> bool:
+        return name == HTTP_ACTIVITY or name.lower() in self.activities
+
+
+@dataclass
+class LoadedApp:
+    app_dir: Path
+    registry: Registry
+    settings: HostSettings
+    app_settings: dict[str, str]
+
+
+def _plain(value: Any) -> Any:
+    """Binding dicts hold enums (direction, authLevel); keep their values only."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return getattr(value, "value", value)
+
+
+def load_local_settings(app_dir: Path, *, apply: bool = True) -> dict[str, str]:
+    """Read local.settings.json ``Values``; apply them to os.environ without overriding
+    variables that are already set (an explicit environment wins, as with Core Tools)."""
+    path = app_dir / "local.settings.json"
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except ValueError as exc:
+        raise AppLoadError(f"local.settings.json is not valid JSON: {exc}") from None
+    values = {str(k): str(v) for k, v in (data.get("Values") or {}).items()}
+    if apply:
+        for key, value in values.items():
+            os.environ.setdefault(key, value)
+    return values
+
+
+_SETTING_REF = re.compile(r"^%([^%]+)%$")
+
+
+def _resolve_setting(value: Any, default: str) -> str:
+    if not isinstance(value, str) or not value:
+        return default
+    m = _SETTING_REF.match(value)
+    if m:
+        return os.environ.get(m.group(1)) or default
+    return value
+
+
+def read_host_json(app_dir: Path) -> HostSettings:
+    path = app_dir / "host.json"
+    if not path.exists():
+        return HostSettings()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))
+    except ValueError as exc:
+        raise AppLoadError(f"host.json is not valid JSON: {exc}") from None
+    ext = raw.get("extensions") or {}
+    http = ext.get("http") or {}
+    dt = ext.get("durableTask") or {}
+    prefix = http.get("routePrefix", "api")
+    default_hub = "TestHubName"
+    return HostSettings(
+        route_prefix=(prefix if prefix is not None else "api").strip("/"),
+        hub_name=_resolve_setting(dt.get("hubName"), default_hub),
+        max_concurrent_activities=int(dt.get("maxConcurrentActivityFunctions") or 10),
+        max_concurrent_orchestrations=int(dt.get("maxConcurrentOrchestratorFunctions") or 10),
+        default_version=str(dt.get("defaultVersion") or ""),
+        raw=raw,
+    )
+
+
+def _find_register(module: Any) -> Any:
+    import azure.functions as func
+
+    found = [v for v in vars(module).values() if isinstance(v, func.FunctionRegister)]
+    if not found:
+        raise AppLoadError(f"{module.__file__}: no FunctionApp / DFApp instance found at module level")
+    if len(found) > 1:
+        raise AppLoadError(f"{module.__file__}: more than one FunctionApp instance at module level")
+    return found[0]
+
+
+def _check_parameters(info: FunctionInfo) -> None:
+    """The worker refuses functions whose parameters don't match their bindings."""
+    if info.kind in ("orchestrator", "entity"):
+        return  # the SDK wrapper's signature is always handle(context)
+    try:
+        params = inspect.signature(info.user_function).parameters
+    except (TypeError, ValueError):
+        return
+    names = {b["name"] for b in info.bindings if b.get("name") and b.get("name") != "$return"}
+    accepts_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    missing = [n for n in names if n not in params and not accepts_kwargs]
+    extra = [
+        n for n, p in params.items()
+        if n not in names and n != "context" and p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    if missing or extra:
+        raise AppLoadError(
+            f"Function '{info.function_name}': parameters {sorted(params)} do not match bindings "
+            f"{sorted(names)} (missing parameters: {missing}, parameters without a binding: {extra})"
+        )
+
+
+def index_functions(register: Any) -> list[FunctionInfo]:
+    out: list[FunctionInfo] = []
+    for fn in register.get_functions():
+        name = fn.get_function_name()
+        trigger = _plain(fn.get_trigger().get_dict_repr())
+        kind = _KINDS.get(trigger.get("type", ""), "other")
+        durable = {
+            "orchestrator": trigger.get("orchestration"),
+            "activity": trigger.get("activity"),
+            "entity": trigger.get("entityName"),
+        }.get(kind) or name
+        uf = fn.get_user_function()
+        info = FunctionInfo(
+            function_name=name,
+            kind=kind,
+            durable_name=durable,
+            trigger=trigger,
+            bindings=[_plain(b.get_dict_repr()) for b in fn.get_bindings()],
+            user_function=uf,
+            is_async=inspect.iscoroutinefunction(uf),
+        )
+        if kind == "orchestrator" and durable.startswith("@"):
+            raise AppLoadError(f"Function '{name}': orchestrator names must not start with '@'")
+        _check_parameters(info)
+        out.append(info)
+    return out
+
+
+def load_app(app_dir: Path | str, *, apply_settings: bool = True) -> LoadedApp:
+    """Import and index the app in ``app_dir``; raise AppLoadError with a readable message."""
+    app_dir = Path(app_dir).resolve()
+    app_settings = load_local_settings(app_dir, apply=apply_settings)
+    settings = read_host_json(app_dir)
+    script = os.environ.get("PYTHON_SCRIPT_FILE_NAME", "function_app.py")
+    module_name = Path(script).stem
+    if not (app_dir / script).exists():
+        raise AppLoadError(f"{app_dir / script} not found (is --app-dir the Function App folder?)")
+    if str(app_dir) not in sys.path:
+        sys.path.insert(0, str(app_dir))
+    try:
+        loaded = sys.modules.get(module_name)
+        if loaded is not None and Path(getattr(loaded, "__file__", "") or "").parent != app_dir:
+            del sys.modules[module_name]
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" ({tb[-1].filename}:{tb[-1].lineno})" if tb else ""
+        raise AppLoadError(f"importing {script} failed: {type(exc).__name__}: {exc}{where}") from exc
+    register = _find_register(module)
+    try:
+        functions = index_functions(register)
+    except AppLoadError:
+        raise
+    except Exception as exc:
+        raise AppLoadError(f"indexing functions failed: {type(exc).__name__}: {exc}") from exc
+    registry = Registry.build(functions)
+    return LoadedApp(app_dir=app_dir, registry=registry, settings=settings, app_settings=app_settings)
