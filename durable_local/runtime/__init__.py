@@ -1,0 +1,1 @@
+"""Dispatchers, clock and the shared host context that ties store, engine and app together."""
