@@ -1,0 +1,259 @@
+"""Dispatchers: claim work from the store, run it, commit the outcome, wake each other.
+
+Two loops share one thread pool: orchestration/entity episodes (the SDK replay is CPU-bound
+and synchronous) and activities (sync ones in the pool, async ones on the loop). Dispatch is
+event-driven: every enqueue calls ``notify()``; when nothing is ready a loop sleeps exactly
+until the store's next visible message (a timer) or the next notify, never polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar
+
+from durable_local.app_loader import HTTP_ACTIVITY, Registry
+from durable_local.engine.episode import (
+    activity_completed_message,
+    activity_failed_message,
+    run_entity_batch,
+    run_orchestration_episode,
+)
+from durable_local.engine.options import EngineOptions
+from durable_local.runtime import invoke
+from durable_local.runtime.context import HostContext
+from durable_local.store.base import ConflictError, Message, OrchestrationWorkItem
+
+log = logging.getLogger("durable_local.dispatch")
+T = TypeVar("T")
+
+LEASE_SECONDS = 300.0
+# A message that keeps failing (the engine raising, an entity batch crashing) backs off
+# exponentially up to this delay, so it cannot starve the other instances.
+MAX_BACKOFF_SECONDS = 60.0
+
+
+def engine_options(registry: Registry, default_version: str = "") -> EngineOptions:
+    def resolve_orchestrator(name: str) -> Callable[[str], Any] | None:
+        info = registry.orchestrator(name)
+        return invoke.orchestrator_handle(info) if info else None
+
+    def resolve_entity(name: str) -> Callable[[str], Any] | None:
+        info = registry.entity(name)
+        return invoke.entity_handle(info) if info else None
+
+    return EngineOptions(
+        resolve_orchestrator=resolve_orchestrator,
+        resolve_entity=resolve_entity,
+        activity_exists=registry.activity_exists,
+        default_version=default_version,
+    )
+
+
+class Dispatcher:
+    """Runs the orchestration and activity loops until ``stop()``."""
+
+    def __init__(self, ctx: HostContext, *, owner: str | None = None) -> None:
+        self.ctx = ctx
+        self.owner = owner or f"host-{uuid.uuid4().hex[:8]}"
+        settings = ctx.app.settings
+        self.max_orchestrations = max(1, settings.max_concurrent_orchestrations)
+        self.max_activities = max(1, settings.max_concurrent_activities)
+        self.options = engine_options(ctx.app.registry, settings.default_version)
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.max_orchestrations + self.max_activities, thread_name_prefix="durable"
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._orch_wake = asyncio.Event()
+        self._act_wake = asyncio.Event()
+        self._stopping = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._inflight: set[str] = set()  # instance ids with an episode running
+        self._act_running = 0
+
+    # -- wiring --------------------------------------------------------------------------------
+    def notify(self) -> None:
+        """Thread-safe wake-up after anything was enqueued."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake_all()
+        else:
+            loop.call_soon_threadsafe(self._wake_all)
+
+    def _wake_all(self) -> None:
+        self._orch_wake.set()
+        self._act_wake.set()
+
+    async def run_sync(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, fn)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.ctx.clock.subscribe(self.notify)
+        self._loops = [
+            asyncio.create_task(self._orchestration_loop(), name="orchestrations"),
+            asyncio.create_task(self._activity_loop(), name="activities"),
+        ]
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming, let in-flight work finish (up to ``grace`` s), then cancel."""
+        self._stopping = True
+        self._wake_all()
+        for t in self._loops:
+            t.cancel()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for t in pending:
+                t.cancel()
+        for t in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- loops -----------------------------------------------------------------------------------
+    async def _sleep_until_work(self, wake: asyncio.Event) -> None:
+        next_at = await self.run_sync(self.ctx.store.next_visible_time)
+        timeout: float | None = None
+        if next_at is not None:
+            timeout = max(0.0, (next_at - self.ctx.clock.now()).total_seconds())
+        if timeout == 0.0:
+            await asyncio.sleep(0.001)  # due now but leased/in flight elsewhere: don't spin
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=timeout)
+
+    async def _orchestration_loop(self) -> None:
+        while not self._stopping:
+            self._orch_wake.clear()
+            free = self.max_orchestrations - len(self._inflight)
+            items: list[OrchestrationWorkItem] = []
+            if free > 0:
+                now = self.ctx.clock.now()
+                items = await self.run_sync(
+                    lambda now=now, free=free: self.ctx.store.claim_orchestrations(
+                        now, free, LEASE_SECONDS, self.owner
+                    )
+                )
+            for item in items:
+                if item.instance_id in self._inflight:
+                    continue  # lease expired under a long virtual-clock jump; the in-flight commit decides
+                self._inflight.add(item.instance_id)
+                self._spawn(self._episode(item))
+            if not items:
+                await self._sleep_until_work(self._orch_wake)
+
+    async def _activity_loop(self) -> None:
+        while not self._stopping:
+            self._act_wake.clear()
+            free = self.max_activities - self._act_running
+            work: list[Message] = []
+            if free > 0:
+                now = self.ctx.clock.now()
+                work = await self.run_sync(
+                    lambda now=now, free=free: self.ctx.store.claim_activities(now, free, LEASE_SECONDS, self.owner)
+                )
+            for msg in work:
+                self._act_running += 1
+                self._spawn(self._activity(msg))
+            if not work:
+                await self._sleep_until_work(self._act_wake)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- work --------------------------------------------------------------------------------------
+    def _run_episode(self, item: OrchestrationWorkItem) -> bool:
+        now: datetime = self.ctx.clock.now()
+        if item.instance_id.startswith("@"):
+            result = run_entity_batch(item, now, self.options)
+        else:
+            result = run_orchestration_episode(item, now, self.options)
+        for line in result.log:
+            log.info("%s: %s", item.instance_id, line)
+        self.ctx.store.commit_orchestration(
+            item,
+            instance=result.instance,
+            new_history=result.new_history,
+            replace_history=result.replace_history,
+            outgoing=result.outgoing,
+            consumed=result.consumed,
+        )
+        return bool(result.outgoing)
+
+    async def _episode(self, item: OrchestrationWorkItem) -> None:
+        try:
+            sent = await self.run_sync(lambda: self._run_episode(item))
+            if sent:
+                self.notify()
+            else:
+                self._orch_wake.set()  # a slot freed up
+        except ConflictError as exc:
+            log.warning("%s: commit rejected (%s); messages stay queued", item.instance_id, exc)
+            self._orch_wake.set()
+        except Exception:
+            delay = min(MAX_BACKOFF_SECONDS, 2.0 ** max((m.dequeue_count for m in item.messages), default=0))
+            log.exception("%s: episode failed; retrying in %.0f s", item.instance_id, delay)
+            with contextlib.suppress(Exception):
+                await self.run_sync(lambda: self.ctx.store.abandon_orchestration(item, delay))
+            self.notify()
+        finally:
+            self._inflight.discard(item.instance_id)
+
+    async def _activity(self, msg: Message) -> None:
+        payload = msg.payload
+        name = str(payload.get("name", ""))
+        try:
+            try:
+                if name == HTTP_ACTIVITY:
+                    request = _http_request_from_input(payload.get("input"))
+                    result_text: str | None = await invoke.call_http_activity(request)
+                else:
+                    info = self.ctx.app.registry.activity(name)
+                    if info is None:
+                        raise LookupError(f"The function '{name}' doesn't exist, is disabled, or is not an activity")
+                    result_text = await invoke.call_activity(info, payload.get("input"), self.run_sync)
+                result = activity_completed_message(msg, result_text, self.ctx.clock.now())
+            except Exception as exc:  # the user's failure becomes TaskFailed, as in the extension
+                log.info("activity %s for %s failed: %s: %s", name, msg.target, type(exc).__name__, exc)
+                result = activity_failed_message(msg, exc, self.ctx.clock.now())
+            await self.run_sync(lambda: self.ctx.store.complete_activity(msg, result))
+            self.notify()
+        except Exception:
+            log.exception("activity %s for %s could not be completed; it will be retried", name, msg.target)
+            with contextlib.suppress(Exception):
+                await self.run_sync(lambda: self.ctx.store.abandon_activity(msg, 1.0))
+        finally:
+            self._act_running -= 1
+            self._act_wake.set()
+
+
+def _http_request_from_input(input_value: Any) -> dict[str, Any]:
+    """The HttpActivity input is the action's httpRequest object (possibly as JSON text)."""
+    import json
+
+    value = input_value
+    for _ in range(3):
+        if isinstance(value, str):
+            value = json.loads(value)
+        elif isinstance(value, list) and value:
+            value = value[0]
+        else:
+            break
+    if not isinstance(value, dict) or "uri" not in value:
+        raise ValueError("call_http request has no 'uri'")
+    return value

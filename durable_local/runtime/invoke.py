@@ -1,0 +1,120 @@
+"""Calling user functions the way the Python worker does (PROTOCOL.md §1.3).
+
+Orchestrator and entity handles get the context JSON wrapped in the azure-functions
+context types; activities get their input through ``ActivityTriggerConverter`` and their
+return value is encoded by it, then re-serialized compactly as the extension stores it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+import azure.functions as func
+from azure.functions import meta
+from azure.functions.durable_functions import ActivityTriggerConverter
+
+from durable_local.app_loader import FunctionInfo
+
+
+def orchestrator_handle(info: FunctionInfo) -> Callable[[str], Any]:
+    uf = info.user_function
+
+    def call(context_json: str) -> Any:
+        return uf(func.OrchestrationContext(context_json))
+
+    return call
+
+
+def entity_handle(info: FunctionInfo) -> Callable[[str], Any]:
+    uf = info.user_function
+
+    def call(batch_json: str) -> Any:
+        return uf(func.EntityContext(batch_json))
+
+    return call
+
+
+def decode_activity_input(input_text: str | None) -> Any:
+    if input_text is None:
+        return None
+    return ActivityTriggerConverter.decode(meta.Datum(type="string", value=input_text), trigger_metadata=None)
+
+
+def encode_activity_result(value: Any) -> str | None:
+    """Worker encode (df_dumps), then the extension's compact re-serialization; None -> no result."""
+    datum = ActivityTriggerConverter.encode(value, expected_type=None)
+    text = datum.value if datum is not None else None
+    if text is None:
+        return None
+    parsed = json.loads(text)
+    if parsed is None:
+        return None
+    return json.dumps(parsed, separators=(",", ":"), ensure_ascii=False)
+
+
+def activity_kwargs(info: FunctionInfo, arg: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {info.trigger_param: arg}
+    try:
+        params = inspect.signature(info.user_function).parameters
+    except (TypeError, ValueError):
+        return kwargs
+    if "context" in params and info.trigger_param != "context":
+        kwargs["context"] = None
+    return kwargs
+
+
+async def call_activity(info: FunctionInfo, input_text: str | None, run_sync: Callable[..., Any]) -> str | None:
+    """Run one activity; raises whatever the user code raises. ``run_sync(fn)`` runs a sync
+    function off the event loop (the dispatcher's thread pool)."""
+    arg = decode_activity_input(input_text)
+    kwargs = activity_kwargs(info, arg)
+    if info.is_async:
+        result = await info.user_function(**kwargs)
+    else:
+        result = await run_sync(lambda: info.user_function(**kwargs))
+        if inspect.isawaitable(result):
+            result = await result
+    return encode_activity_result(result)
+
+
+async def call_http_activity(request: dict[str, Any], timeout: float = 240.0) -> str:
+    """Perform a ``call_http`` request (BuiltIn::HttpActivity) and build the DurableHttpResponse
+    JSON the extension returns (§3.11): statusCode, headers (one value -> string), content."""
+    import aiohttp
+
+    headers = dict(request.get("headers") or {})
+    content = request.get("content")
+    content_type = None
+    for key in list(headers):
+        if key.lower() == "content-type":
+            content_type = headers.pop(key)
+    if isinstance(content_type, list):
+        content_type = content_type[0] if content_type else None
+    data = None
+    if content is not None:
+        data = content.encode("utf-8") if isinstance(content, str) else json.dumps(content).encode("utf-8")
+        headers["Content-Type"] = content_type or "text/plain; charset=utf-8"
+    flat = {k: (", ".join(v) if isinstance(v, list) else str(v)) for k, v in headers.items()}
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    async with (
+        aiohttp.ClientSession(timeout=client_timeout) as session,
+        session.request(str(request.get("method", "GET")), str(request["uri"]), data=data, headers=flat) as resp,
+    ):
+        body = await resp.text()
+        out_headers: dict[str, Any] = {}
+        for key in resp.headers:
+            if key.lower().startswith("content-"):
+                continue
+            values = resp.headers.getall(key)
+            out_headers[key] = values[0] if len(values) == 1 else list(values)
+        return json.dumps({"statusCode": resp.status, "headers": out_headers, "content": body})
+
+
+async def maybe_await(value: Any) -> Any:
+    if asyncio.iscoroutine(value) or inspect.isawaitable(value):
+        return await value
+    return value
