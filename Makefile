@@ -1,0 +1,42 @@
+# One entry point per task; every target bootstraps the venv it needs on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv start test test-full lint bench package clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+local.settings.json:
+	cp local.settings.json.example local.settings.json
+
+## Run this repo's app on http://127.0.0.1:7071 with the embedded SQLite store (.durable/).
+start: $(STAMP) local.settings.json
+	$(PY) -m durable_local start --app-dir . --port 7071 --store sqlite --data-dir .durable
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+## The whole suite as CI runs it: ruff, then pytest without the long `slow` tests.
+test: lint
+	$(PY) -m pytest -q -m "not slow"
+
+## Everything, including the long chaos/fuzz runs.
+test-full: lint
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+package: $(STAMP)
+	$(PY) scripts/package.py --out dist/app.zip
+
+clean:
+	rm -rf .durable dist .pytest_cache .ruff_cache
