@@ -142,6 +142,7 @@ def load_local_settings(app_dir: Path, *, apply: bool = True) -> dict[str, str]:
     return values
 
 
+_INDEX_CACHE: dict[int, list[FunctionInfo]] = {}
 _SETTING_REF = re.compile(r"^%([^%]+)%$")
 
 
@@ -261,7 +262,10 @@ def load_app(app_dir: Path | str, *, apply_settings: bool = True) -> LoadedApp:
         raise AppLoadError(f"importing {script} failed: {type(exc).__name__}: {exc}{where}") from exc
     register = _find_register(module)
     try:
-        functions = index_functions(register)
+        # get_functions() may only run once per app object: tests load the same app repeatedly
+        functions = _INDEX_CACHE.get(id(register))
+        if functions is None:
+            functions = _INDEX_CACHE[id(register)] = index_functions(register)
     except AppLoadError:
         raise
     except Exception as exc:
