@@ -9,6 +9,20 @@ All methods are synchronous; the runtime calls them from worker threads or the e
 Atomicity is the point of the API: ``commit_orchestration`` writes new history, the updated
 instance row, outgoing messages and the deletion of consumed messages in one transaction,
 guarded by the instance's ``etag`` (optimistic concurrency).
+
+Conventions shared by all backends (tests/store checks them):
+
+- Datetimes may be passed naive (taken as UTC) or aware; they come back aware UTC.
+- Payloads, inputs and history events must be JSON-able; the store keeps its own copy (the
+  memory store round-trips them through JSON too, so no backend aliases a caller's dict).
+- ``enqueue`` / ``create_instance`` / ``commit_orchestration`` write the assigned ``id`` back
+  into the caller's ``Message`` objects and the new ``etag`` into the caller's record.
+- Leases are enforced by the backend itself (in SQL for SQLite), never only in process memory,
+  so several processes may share one store.
+- Backends accept ``clock: Callable[[], datetime]`` in their constructor; it is used only where
+  the API has no ``now`` argument (the delays of ``abandon_*``), so a virtual clock can drive them.
+- Extras beyond the DurableTask core (introspection and repair): ``count_messages``,
+  ``list_messages`` and ``set_instance_row``.
 """
 
 from __future__ import annotations
@@ -76,6 +90,9 @@ class Message:
     visible_at: datetime | None = None
     id: int | None = None  # assigned by the store on enqueue
     dequeue_count: int = 0
+    # set by claim_activities (a token per claimed message); abandon_activity only acts while
+    # the stored lease still carries it, complete_activity does not need it (idempotent)
+    lease_token: str | None = None
 
 
 @dataclass
@@ -91,15 +108,16 @@ class OrchestrationWorkItem:
 
 @dataclass
 class InstanceQuery:
-    """Filters for listing/purging instances (all optional)."""
+    """Filters for listing/purging instances (all optional). Results are ordered by
+    ``instance_id``; ``created_from`` / ``created_to`` are inclusive."""
 
     runtime_status: Sequence[str] | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
     instance_id_prefix: str | None = None
     entities: bool = False  # False: orchestrations only; True: entities only
-    top: int = 100
-    continuation: str | None = None
+    top: int = 100  # page size; <= 0 means no limit (purge_instances ignores paging)
+    continuation: str | None = None  # opaque token from a previous QueryResult
 
 
 @dataclass
@@ -128,7 +146,9 @@ class Store(Protocol):
     def purge_instance(self, instance_id: str) -> bool:
         """Delete row, history and pending messages; False if unknown."""
 
-    def purge_instances(self, query: InstanceQuery) -> int: ...
+    def purge_instances(self, query: InstanceQuery) -> int:
+        """Purge every instance matching the filters (``top``/``continuation`` ignored), in
+        any status: callers pass ``runtime_status`` to keep running ones. Returns the count."""
 
     # -- messages --------------------------------------------------------------------------
     def enqueue(self, messages: Iterable[Message]) -> None:
@@ -136,14 +156,21 @@ class Store(Protocol):
 
     def next_visible_time(self) -> datetime | None:
         """Earliest ``visible_at`` of any unclaimed message in any queue (None if none
-        delayed), so the runtime can sleep until the next timer without polling."""
+        delayed), so the runtime can sleep until the next timer without polling.
+
+        A message blocked by a lease (its activity lease, or its instance's orchestration
+        lease) counts at ``max(visible_at, lease expiry)``, so crashed workers' items are
+        retried on time. Messages with no delay and no lease are not counted (they are
+        claimable now). The result may be in the past: claim now."""
 
     # -- orchestration / entity episodes -------------------------------------------------------
     def claim_orchestrations(
         self, now: datetime, limit: int, lease_seconds: float, owner: str
     ) -> list[OrchestrationWorkItem]:
         """Claim up to ``limit`` instances that have messages visible at ``now`` and no live
-        lease; each work item carries ALL visible messages of its instance (coalescing)."""
+        lease; each work item carries ALL visible messages of its instance (coalescing).
+        Instances are picked by their oldest visible message; an expired lease is taken over
+        (the old holder's commit then fails). An instance need not have a row yet."""
 
     def commit_orchestration(
         self,
@@ -164,15 +191,30 @@ class Store(Protocol):
 
     def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float = 0.0) -> None:
         """Release the lease without consuming; messages become visible after the delay and
-        their dequeue_count is incremented."""
+        their dequeue_count is incremented. A no-op if the lease is no longer ours."""
 
     # -- activities ------------------------------------------------------------------------
-    def claim_activities(self, now: datetime, limit: int, lease_seconds: float, owner: str) -> list[Message]: ...
+    def claim_activities(self, now: datetime, limit: int, lease_seconds: float, owner: str) -> list[Message]:
+        """Lease up to ``limit`` visible, unleased (or lease-expired) activity messages, oldest
+        first; each comes back with its own ``lease_token``."""
 
     def complete_activity(self, item: Message, result: Message) -> None:
         """Delete the work item and enqueue its result message atomically (idempotent: a
         second completion of an already deleted item writes nothing)."""
 
-    def abandon_activity(self, item: Message, delay_seconds: float = 0.0) -> None: ...
+    def abandon_activity(self, item: Message, delay_seconds: float = 0.0) -> None:
+        """Release the item's lease, increment dequeue_count, make it visible after the
+        delay. A no-op if the item is gone or was re-claimed under another token."""
+
+    # -- introspection and repair (tests, dashboard, admin tools) -----------------------------
+    def count_messages(self, queue: str | None = None, target: str | None = None) -> int:
+        """Number of stored messages (claimed or not), optionally by queue and/or target."""
+
+    def list_messages(self, target: str) -> list[Message]:
+        """All stored messages for ``target`` (both queues, claimed or not), in id order."""
+
+    def set_instance_row(self, record: InstanceRecord) -> None:
+        """Upsert the row unconditionally (no etag or lease check; the etag is still bumped
+        and written back). For repairs and fixtures only, never on the hot path."""
 
     def close(self) -> None: ...
