@@ -1,0 +1,1 @@
+"""Activity functions (the work) and the adapters to external systems they call."""

@@ -1,0 +1,1 @@
+"""HTTP routes: order, inventory and orchestration starters (durable client bindings)."""

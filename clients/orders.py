@@ -1,0 +1,122 @@
+"""Order routes: start an OrderSaga, read its status, deliver the approval decision.
+
+* ``POST /api/orders`` -> 202 check-status payload + ``Location`` (400 / 409 / 413)
+* ``GET /api/orders/{orderId}`` -> 200 status (404 unknown)
+* ``POST /api/orders/{orderId}/approval`` -> 202 (400 bad body, 404 unknown, 410 finished)
+"""
+
+from __future__ import annotations
+
+import re
+
+import azure.durable_functions as df
+import azure.functions as func
+from pydantic import ValidationError
+
+from clients.http import (
+    ACTIVE_STATES,
+    FINISHED_STATES,
+    HttpError,
+    guarded,
+    json_response,
+    read_json,
+    runtime_status_name,
+    validation_error,
+)
+from clients.settings import approval_threshold_cents, approval_timeout_hours
+from domain.models import ORDER_ID_PATTERN, ApprovalResponse, Order, OrderSagaInput
+
+ORDER_SAGA = "OrderSaga"
+APPROVAL_EVENT = "ApprovalResponse"
+
+bp = df.Blueprint()
+
+
+def _order_id(req: func.HttpRequest) -> str:
+    order_id = req.route_params.get("orderId", "")
+    if not re.fullmatch(ORDER_ID_PATTERN, order_id):
+        raise HttpError(400, "validation_error", "invalid order id",
+                        fields=[{"field": "orderId", "message": f"must match {ORDER_ID_PATTERN}"}])
+    return order_id
+
+
+async def start_order_saga(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Validate the order body and start OrderSaga with ``orderId`` as the instance id."""
+    body = read_json(req)
+    try:
+        order = Order.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    saga_input = OrderSagaInput(
+        order=order,
+        approval_threshold_cents=approval_threshold_cents(),
+        approval_timeout_hours=approval_timeout_hours(),
+    )
+    existing = runtime_status_name(await client.get_status(order.order_id))
+    if existing in ACTIVE_STATES:
+        raise HttpError(409, "conflict", f"order {order.order_id} is already in progress",
+                        orderId=order.order_id, runtimeStatus=existing)
+    instance_id = await client.start_new(ORDER_SAGA, order.order_id, saga_input.to_json_dict())
+    return client.create_check_status_response(req, instance_id)
+
+
+@bp.route(route="orders", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def start_order(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """POST /api/orders."""
+    return await guarded(start_order_saga(req, client))
+
+
+async def _get_order(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    order_id = _order_id(req)
+    status = await client.get_status(order_id)
+    runtime_status = runtime_status_name(status)
+    if runtime_status is None:
+        raise HttpError(404, "not_found", f"no order {order_id}", orderId=order_id)
+    return json_response(200, {
+        "orderId": order_id,
+        "name": status.name,
+        "runtimeStatus": runtime_status,
+        "customStatus": status.custom_status,
+        "output": status.output,
+        "createdTime": status.created_time.isoformat() if status.created_time else None,
+        "lastUpdatedTime": status.last_updated_time.isoformat() if status.last_updated_time else None,
+    })
+
+
+@bp.route(route="orders/{orderId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def get_order(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """GET /api/orders/{orderId} (the input, which holds card data, is never echoed)."""
+    return await guarded(_get_order(req, client))
+
+
+async def _approve(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    order_id = _order_id(req)
+    try:
+        decision = ApprovalResponse.model_validate(read_json(req))
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    runtime_status = runtime_status_name(await client.get_status(order_id))
+    if runtime_status is None:
+        raise HttpError(404, "not_found", f"no order {order_id}", orderId=order_id)
+    if runtime_status in FINISHED_STATES:
+        raise HttpError(410, "gone", f"order {order_id} already finished", orderId=order_id,
+                        runtimeStatus=runtime_status)
+    try:
+        await client.raise_event(order_id, APPROVAL_EVENT, decision.to_json_dict())
+    except Exception as exc:  # the instance finished or vanished between the two calls
+        text = str(exc)
+        if "gone" in text:
+            raise HttpError(410, "gone", f"order {order_id} already finished", orderId=order_id) from None
+        if "No instance" in text:
+            raise HttpError(404, "not_found", f"no order {order_id}", orderId=order_id) from None
+        raise
+    return json_response(202, {"orderId": order_id, "event": APPROVAL_EVENT, "approved": decision.approved})
+
+
+@bp.route(route="orders/{orderId}/approval", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def approve_order(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """POST /api/orders/{orderId}/approval with an ApprovalResponse body."""
+    return await guarded(_approve(req, client))

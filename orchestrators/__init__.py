@@ -1,0 +1,1 @@
+"""Orchestrators: deterministic coordination only (no I/O, clock, randomness or settings reads)."""
