@@ -212,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     repo = Path(__file__).resolve().parent.parent
     ap = argparse.ArgumentParser(description="Build the Function App deployment zip honouring .funcignore.")
     ap.add_argument("--root", type=Path, default=repo, help="app root (default: the repository root)")
-    ap.add_argument("-o", "--output", type=Path, default=None, help="zip to write (default: ROOT/dist/app.zip)")
+    ap.add_argument(
+        "-o", "--output", "--out", type=Path, default=None, help="zip to write (default: ROOT/dist/app.zip)"
+    )
     ap.add_argument("--list", action="store_true", help="print the files that would be packaged and exit")
     args = ap.parse_args(argv)
     root = args.root.resolve()
