@@ -1,0 +1,16 @@
+"""Fixtures for the app tests: an isolated sandbox directory per test."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def sandbox_dir(tmp_path, monkeypatch):
+    """Every test gets its own sandbox SQLite directory and default adapters."""
+    directory = tmp_path / "sandbox"
+    monkeypatch.setenv("SANDBOX_DATA_DIR", str(directory))
+    for name in ("PAYMENT_ADAPTER", "CARRIER_ADAPTER", "NOTIFICATION_ADAPTER",
+                 "APPROVAL_THRESHOLD_CENTS", "APPROVAL_TIMEOUT_HOURS"):
+        monkeypatch.delenv(name, raising=False)
+    return directory
