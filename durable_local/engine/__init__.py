@@ -32,6 +32,7 @@ from .messages import (
 )
 from .options import HTTP_ACTIVITY, EngineError, EngineOptions, FunctionRegistry, registry_from_functions
 from .rewind import rewind
+from .status import history_for_status
 
 __all__ = [
     "HTTP_ACTIVITY",
@@ -46,6 +47,7 @@ __all__ = [
     "compact_json",
     "entity_instance_id",
     "entity_signal_message",
+    "history_for_status",
     "registry_from_functions",
     "request_id_for",
     "resume_message",
