@@ -326,9 +326,7 @@ def test_recorded_commands_parse_with_real_az(fake_az: FakeAz, tmp_path: Path) -
         if _words(call) in seen:
             continue
         seen.add(_words(call))
-        proc = subprocess.run(
-            [real_az, *call], env=env, capture_output=True, text=True, timeout=120, check=False
-        )
+        proc = subprocess.run([real_az, *call], env=env, capture_output=True, text=True, timeout=120, check=False)
         err = proc.stderr
         assert "unrecognized arguments" not in err, (call, err)
         assert "the following arguments are required" not in err, (call, err)
