@@ -101,8 +101,8 @@ class SandboxPaymentGateway:
             status = "declined" if declined else "success"
             reason = "card_declined" if declined else None
             conn.execute(
-                "INSERT INTO payments(charge_key, payment_id, status, amount_cents, currency, order_id, reason)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO payments(charge_key, payment_id, status, amount_cents, currency, order_id,"
+                " reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (key, payment_id, status, request.amount_cents, request.currency, request.order_id, reason),
             )
         return PaymentResult(
@@ -138,7 +138,10 @@ class SandboxPaymentGateway:
             )
             conn.execute("UPDATE payments SET refunded = 1 WHERE charge_key = ?", (request.charge_key,))
         return RefundResult(
-            status="refunded", refund_id=refund_id, payment_id=row["payment_id"], amount_cents=row["amount_cents"]
+            status="refunded",
+            refund_id=refund_id,
+            payment_id=row["payment_id"],
+            amount_cents=row["amount_cents"],
         )
 
 
@@ -166,7 +169,9 @@ class SandboxCarrier:
             row = conn.execute("SELECT * FROM shipments WHERE shipment_key = ?", (key,)).fetchone()
             if row is not None:
                 return ShipmentResult(
-                    shipment_id=row["shipment_id"], tracking_number=row["tracking_number"], carrier=row["carrier"]
+                    shipment_id=row["shipment_id"],
+                    tracking_number=row["tracking_number"],
+                    carrier=row["carrier"],
                 )
             result = ShipmentResult(
                 shipment_id=f"shp_{_digest(key, length=16)}",
@@ -174,8 +179,8 @@ class SandboxCarrier:
                 carrier=self.name,
             )
             conn.execute(
-                "INSERT INTO shipments(shipment_key, shipment_id, tracking_number, carrier, order_id, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO shipments(shipment_key, shipment_id, tracking_number, carrier, order_id,"
+                " payload) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     key,
                     result.shipment_id,
@@ -199,7 +204,8 @@ class OutboxNotifier:
         notification_id = f"ntf_{_digest(key, length=16)}"
         with self.store.transaction() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO outbox(notification_key, notification_id, kind, payload) VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO outbox(notification_key, notification_id, kind, payload)"
+                " VALUES (?, ?, ?, ?)",
                 (key, notification_id, kind, json.dumps(payload, sort_keys=True, default=str)),
             )
         if self.log:
@@ -232,4 +238,6 @@ def notifier() -> Notifier:
     choice = _setting("NOTIFICATION_ADAPTER", "outbox")
     if choice in ("outbox", "log"):
         return OutboxNotifier(log=choice == "log")
-    raise AdapterConfigurationError(f"NOTIFICATION_ADAPTER={choice!r} is not supported (use 'outbox' or 'log')")
+    raise AdapterConfigurationError(
+        f"NOTIFICATION_ADAPTER={choice!r} is not supported (use 'outbox' or 'log')"
+    )

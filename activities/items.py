@@ -20,7 +20,10 @@ def ProcessItem(payload: Any) -> dict:
     """Validate and price one order line. Pure computation, so naturally idempotent."""
     item = parse_input(OrderItem, payload)
     return ItemResult(
-        item_id=item.id, product_id=item.product_id, quantity=item.quantity, amount_cents=line_total_cents(item)
+        item_id=item.id,
+        product_id=item.product_id,
+        quantity=item.quantity,
+        amount_cents=line_total_cents(item),
     ).to_json_dict()
 
 
@@ -30,7 +33,9 @@ def FinalizeOrder(payload: Any) -> dict:
     request = parse_input(FinalizeRequest, payload)
     computed = sum(result.amount_cents for result in request.item_results)
     if computed != request.total_cents:
-        raise ActivityInputError(f"FinalizeOrder: totalCents {request.total_cents} != sum of items {computed}")
+        raise ActivityInputError(
+            f"FinalizeOrder: totalCents {request.total_cents} != sum of items {computed}"
+        )
     record = {
         "orderId": request.order_id,
         "status": "finalized",

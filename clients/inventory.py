@@ -33,8 +33,12 @@ class StockAddition(BaseModel):
 def _sku(req: func.HttpRequest) -> str:
     sku = req.route_params.get("sku", "")
     if not re.fullmatch(SKU_PATTERN, sku):
-        raise HttpError(400, "validation_error", "invalid sku",
-                        fields=[{"field": "sku", "message": f"must match {SKU_PATTERN}"}])
+        raise HttpError(
+            400,
+            "validation_error",
+            "invalid sku",
+            fields=[{"field": "sku", "message": f"must match {SKU_PATTERN}"}],
+        )
     return sku
 
 

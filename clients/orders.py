@@ -35,8 +35,12 @@ bp = df.Blueprint()
 def _order_id(req: func.HttpRequest) -> str:
     order_id = req.route_params.get("orderId", "")
     if not re.fullmatch(ORDER_ID_PATTERN, order_id):
-        raise HttpError(400, "validation_error", "invalid order id",
-                        fields=[{"field": "orderId", "message": f"must match {ORDER_ID_PATTERN}"}])
+        raise HttpError(
+            400,
+            "validation_error",
+            "invalid order id",
+            fields=[{"field": "orderId", "message": f"must match {ORDER_ID_PATTERN}"}],
+        )
     return order_id
 
 
@@ -54,8 +58,13 @@ async def start_order_saga(req: func.HttpRequest, client: df.DurableOrchestratio
     )
     existing = runtime_status_name(await client.get_status(order.order_id))
     if existing in ACTIVE_STATES:
-        raise HttpError(409, "conflict", f"order {order.order_id} is already in progress",
-                        orderId=order.order_id, runtimeStatus=existing)
+        raise HttpError(
+            409,
+            "conflict",
+            f"order {order.order_id} is already in progress",
+            orderId=order.order_id,
+            runtimeStatus=existing,
+        )
     instance_id = await client.start_new(ORDER_SAGA, order.order_id, saga_input.to_json_dict())
     return client.create_check_status_response(req, instance_id)
 
@@ -73,15 +82,18 @@ async def _get_order(req: func.HttpRequest, client: df.DurableOrchestrationClien
     runtime_status = runtime_status_name(status)
     if runtime_status is None:
         raise HttpError(404, "not_found", f"no order {order_id}", orderId=order_id)
-    return json_response(200, {
-        "orderId": order_id,
-        "name": status.name,
-        "runtimeStatus": runtime_status,
-        "customStatus": status.custom_status,
-        "output": status.output,
-        "createdTime": status.created_time.isoformat() if status.created_time else None,
-        "lastUpdatedTime": status.last_updated_time.isoformat() if status.last_updated_time else None,
-    })
+    return json_response(
+        200,
+        {
+            "orderId": order_id,
+            "name": status.name,
+            "runtimeStatus": runtime_status,
+            "customStatus": status.custom_status,
+            "output": status.output,
+            "createdTime": status.created_time.isoformat() if status.created_time else None,
+            "lastUpdatedTime": status.last_updated_time.isoformat() if status.last_updated_time else None,
+        },
+    )
 
 
 @bp.route(route="orders/{orderId}", methods=["GET"])
@@ -101,8 +113,9 @@ async def _approve(req: func.HttpRequest, client: df.DurableOrchestrationClient)
     if runtime_status is None:
         raise HttpError(404, "not_found", f"no order {order_id}", orderId=order_id)
     if runtime_status in FINISHED_STATES:
-        raise HttpError(410, "gone", f"order {order_id} already finished", orderId=order_id,
-                        runtimeStatus=runtime_status)
+        raise HttpError(
+            410, "gone", f"order {order_id} already finished", orderId=order_id, runtimeStatus=runtime_status
+        )
     try:
         await client.raise_event(order_id, APPROVAL_EVENT, decision.to_json_dict())
     except Exception as exc:  # the instance finished or vanished between the two calls

@@ -12,15 +12,17 @@ import azure.functions as func
 from clients.http import HttpError, guarded, read_json
 from clients.orders import ORDER_SAGA, start_order_saga
 
-STARTABLE = frozenset({
-    "OrderOrchestrator",
-    "approval_workflow",
-    "robust_orchestrator",
-    "main_orchestrator",
-    "PaymentOrchestrator",
-    "FulfillmentOrchestrator",
-    ORDER_SAGA,
-})
+STARTABLE = frozenset(
+    {
+        "OrderOrchestrator",
+        "approval_workflow",
+        "robust_orchestrator",
+        "main_orchestrator",
+        "PaymentOrchestrator",
+        "FulfillmentOrchestrator",
+        ORDER_SAGA,
+    }
+)
 
 bp = df.Blueprint()
 
@@ -38,6 +40,8 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
 
 @bp.route(route="orchestrators/{functionName}", methods=["POST"])
 @bp.durable_client_input(client_name="client")
-async def start_orchestrator(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+async def start_orchestrator(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
     """POST /api/orchestrators/{functionName}."""
     return await guarded(_start(req, client))

@@ -26,13 +26,19 @@ def approval_workflow(context: df.DurableOrchestrationContext) -> Generator[Any,
     set_step(context, "requesting_approval")
     yield context.call_activity(
         "SendApprovalRequest",
-        {"idempotencyKey": step_key(context, "approval-request"), "requestId": context.instance_id,
-         "details": request},
+        {
+            "idempotencyKey": step_key(context, "approval-request"),
+            "requestId": context.instance_id,
+            "details": request,
+        },
     )
     set_step(context, "awaiting_approval")
     outcome, response = yield from wait_for_approval(context, _timeout_hours(request))
-    notice = {"idempotencyKey": step_key(context, f"approval-{outcome}"), "requestId": context.instance_id,
-              "details": request}
+    notice = {
+        "idempotencyKey": step_key(context, f"approval-{outcome}"),
+        "requestId": context.instance_id,
+        "details": request,
+    }
     if outcome == "timeout":
         yield context.call_activity("NotifyTimeout", notice)
         set_step(context, "timeout")

@@ -36,8 +36,9 @@ def undo_inventory(
         outcomes = yield from entity_fan_out(context, operation, lines)
         failed += [sku for (sku, _), (ok, _) in zip(lines, outcomes, strict=True) if not ok]
     if failed:
-        yield from record_failure(context, "inventory", RuntimeError("inventory compensation failed"),
-                                  {"skus": failed})
+        yield from record_failure(
+            context, "inventory", RuntimeError("inventory compensation failed"), {"skus": failed}
+        )
     return failed
 
 
@@ -48,8 +49,12 @@ def record_failure(
     try:
         yield context.call_activity(
             "CompensateFailure",
-            {"idempotencyKey": step_key(context, f"compensate-{step}"), "error": error_summary(exc),
-             "step": step, "details": details},
+            {
+                "idempotencyKey": step_key(context, f"compensate-{step}"),
+                "error": error_summary(exc),
+                "step": step,
+                "details": details,
+            },
         )
     except Exception:  # the record is best effort; the workflow result already says failed
         return None

@@ -27,8 +27,12 @@ def PaymentOrchestrator(context: df.DurableOrchestrationContext) -> Generator[An
     try:
         request = PaymentInput.model_validate(context.get_input())
     except ValidationError as exc:
-        return {"status": "failed", "paymentId": None, "chargeKey": charge_key,
-                "reason": f"invalid_input: {exc.error_count()} error(s)"}
+        return {
+            "status": "failed",
+            "paymentId": None,
+            "chargeKey": charge_key,
+            "reason": f"invalid_input: {exc.error_count()} error(s)",
+        }
     set_step(context, "charging", amountCents=request.amount_cents)
     try:
         result = yield context.call_activity_with_retry(

@@ -65,7 +65,9 @@ def _compensate(
     return _finish(context, state, status, reason)
 
 
-def _notify(context: df.DurableOrchestrationContext, activity: str, payload: dict) -> Generator[Any, Any, None]:
+def _notify(
+    context: df.DurableOrchestrationContext, activity: str, payload: dict
+) -> Generator[Any, Any, None]:
     yield context.call_activity(activity, {"idempotencyKey": step_key(context, activity), **payload})
 
 
@@ -99,19 +101,35 @@ def _after_reservation(
     context: df.DurableOrchestrationContext, saga_input: OrderSagaInput, state: SagaState, lines: list[Line]
 ) -> Generator[Any, Any, dict[str, Any]]:
     order = saga_input.order
-    summary = {"orderId": order.order_id, "customerId": order.customer_id, "totalCents": state.total_cents,
-               "currency": order.currency}
+    summary = {
+        "orderId": order.order_id,
+        "customerId": order.customer_id,
+        "totalCents": state.total_cents,
+        "currency": order.currency,
+    }
 
     if approval_required(state.total_cents, saga_input.approval_threshold_cents):
-        set_step(context, "awaiting_approval", totalCents=state.total_cents,
-                 thresholdCents=saga_input.approval_threshold_cents)
-        yield from _notify(context, "SendApprovalRequest", {"requestId": context.instance_id, "details": summary})
+        set_step(
+            context,
+            "awaiting_approval",
+            totalCents=state.total_cents,
+            thresholdCents=saga_input.approval_threshold_cents,
+        )
+        yield from _notify(
+            context, "SendApprovalRequest", {"requestId": context.instance_id, "details": summary}
+        )
         outcome, response = yield from wait_for_approval(context, saga_input.approval_timeout_hours)
         if outcome == "timeout":
-            yield from _notify(context, "NotifyTimeout", {"requestId": context.instance_id, "details": summary})
+            yield from _notify(
+                context, "NotifyTimeout", {"requestId": context.instance_id, "details": summary}
+            )
             return (yield from _compensate(context, state, "timeout", "approval_timeout"))
-        decision = {"requestId": context.instance_id, "details": summary,
-                    "approver": response.approver, "comment": response.comment}
+        decision = {
+            "requestId": context.instance_id,
+            "details": summary,
+            "approver": response.approver,
+            "comment": response.comment,
+        }
         if outcome == "rejected":
             yield from _notify(context, "ProcessRejection", decision)
             return (yield from _compensate(context, state, "rejected", "approval_rejected"))
@@ -123,8 +141,12 @@ def _after_reservation(
     try:
         payment = yield context.call_sub_orchestrator(
             "PaymentOrchestrator",
-            {"orderId": order.order_id, "amountCents": state.total_cents, "currency": order.currency,
-             "paymentMethod": order.payment_method.to_json_dict()},
+            {
+                "orderId": order.order_id,
+                "amountCents": state.total_cents,
+                "currency": order.currency,
+                "paymentMethod": order.payment_method.to_json_dict(),
+            },
             payment_instance,
         )
     except Exception as exc:
@@ -141,8 +163,11 @@ def _after_reservation(
     try:
         fulfillment = yield context.call_sub_orchestrator(
             "FulfillmentOrchestrator",
-            {"orderId": order.order_id, "lines": [{"sku": sku, "quantity": qty} for sku, qty in lines],
-             "shippingAddress": order.shipping_address.to_json_dict()},
+            {
+                "orderId": order.order_id,
+                "lines": [{"sku": sku, "quantity": qty} for sku, qty in lines],
+                "shippingAddress": order.shipping_address.to_json_dict(),
+            },
             fulfillment_instance,
         )
     except Exception as exc:

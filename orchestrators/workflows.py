@@ -31,8 +31,12 @@ def main_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any,
     set_step(context, "charging")
     payment = yield context.call_sub_orchestrator(
         "PaymentOrchestrator",
-        {"orderId": order.order_id, "amountCents": total, "currency": order.currency,
-         "paymentMethod": order.payment_method.to_json_dict()},
+        {
+            "orderId": order.order_id,
+            "amountCents": total,
+            "currency": order.currency,
+            "paymentMethod": order.payment_method.to_json_dict(),
+        },
         payment_instance,
     )
     if payment["status"] != "success":
@@ -42,8 +46,12 @@ def main_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any,
     set_step(context, "fulfilling")
     fulfillment = yield context.call_sub_orchestrator(
         "FulfillmentOrchestrator",
-        {"orderId": order.order_id, "lines": [{"sku": s, "quantity": q} for s, q in lines],
-         "shippingAddress": order.shipping_address.to_json_dict(), "reserveFirst": True},
+        {
+            "orderId": order.order_id,
+            "lines": [{"sku": s, "quantity": q} for s, q in lines],
+            "shippingAddress": order.shipping_address.to_json_dict(),
+            "reserveFirst": True,
+        },
         f"{context.instance_id}:fulfillment",
     )
     if fulfillment["status"] != "success":
@@ -52,9 +60,15 @@ def main_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any,
         committed = [(c["sku"], c["quantity"]) for c in fulfillment.get("committed", [])]
         yield from undo_inventory(context, [], committed)
         set_step(context, "fulfillment_failed")
-        return {"status": "fulfillment_failed", "reason": fulfillment.get("reason"),
-                "paymentId": payment["paymentId"]}
+        return {
+            "status": "fulfillment_failed",
+            "reason": fulfillment.get("reason"),
+            "paymentId": payment["paymentId"],
+        }
 
     set_step(context, "completed")
-    return {"status": "completed", "paymentId": payment["paymentId"],
-            "trackingNumber": fulfillment["trackingNumber"]}
+    return {
+        "status": "completed",
+        "paymentId": payment["paymentId"],
+        "trackingNumber": fulfillment["trackingNumber"],
+    }

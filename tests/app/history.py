@@ -22,21 +22,44 @@ def ts(moment: datetime) -> str:
 class History:
     """Append events episode by episode, then ``envelope()`` for the orchestrator handle."""
 
-    def __init__(self, name: str, input_: Any = None, instance_id: str = "inst-1",
-                 parent_instance_id: str | None = None, start: datetime = START) -> None:
+    def __init__(
+        self,
+        name: str,
+        input_: Any = None,
+        instance_id: str = "inst-1",
+        parent_instance_id: str | None = None,
+        start: datetime = START,
+    ) -> None:
         self.instance_id = instance_id
         self.parent_instance_id = parent_instance_id
         self.now = start
         self.input_text = None if input_ is None else json.dumps(input_)
         self.events: list[dict[str, Any]] = []
         self._event(12)
-        self._event(0, OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": uuid.uuid4().hex},
-                    ParentInstance=None, Name=name, Version="", Input=self.input_text, Tags=None,
-                    Correlation=None, ParentTraceContext=None, ScheduledStartTime=None, Generation=0)
+        self._event(
+            0,
+            OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": uuid.uuid4().hex},
+            ParentInstance=None,
+            Name=name,
+            Version="",
+            Input=self.input_text,
+            Tags=None,
+            Correlation=None,
+            ParentTraceContext=None,
+            ScheduledStartTime=None,
+            Generation=0,
+        )
 
     def _event(self, event_type: int, event_id: int = -1, **fields: Any) -> History:
-        self.events.append({"EventType": event_type, "EventId": event_id, "IsPlayed": False,
-                            "Timestamp": ts(self.now), **fields})
+        self.events.append(
+            {
+                "EventType": event_type,
+                "EventId": event_id,
+                "IsPlayed": False,
+                "Timestamp": ts(self.now),
+                **fields,
+            }
+        )
         return self
 
     # --- episode boundaries -------------------------------------------------------------------
@@ -60,8 +83,13 @@ class History:
         return self._event(7, event_id, Name=name, Version="", InstanceId=instance_id, Input=None)
 
     def event_sent(self, event_id: int, entity: str, operation: str) -> History:
-        return self._event(14, event_id, InstanceId=entity, Name=operation,
-                           Input=json.dumps({"id": f"req-{event_id}", "op": operation}))
+        return self._event(
+            14,
+            event_id,
+            InstanceId=entity,
+            Name=operation,
+            Input=json.dumps({"id": f"req-{event_id}", "op": operation}),
+        )
 
     # --- completions ------------------------------------------------------------------------------
     def task_completed(self, event_id: int, result: Any) -> History:
@@ -91,15 +119,17 @@ class History:
 
     # --- envelope ----------------------------------------------------------------------------------
     def envelope(self) -> str:
-        return json.dumps({
-            "history": self.events,
-            "input": self.input_text,
-            "instanceId": self.instance_id,
-            "isReplaying": any(e["IsPlayed"] for e in self.events if e["EventType"] == 0),
-            "parentInstanceId": self.parent_instance_id,
-            "upperSchemaVersion": 1,
-            "upperSchemaVersionNew": 2,
-            "longRunningTimerIntervalDuration": "3.00:00:00",
-            "maximumShortTimerDuration": "6.00:00:00",
-            "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
-        })
+        return json.dumps(
+            {
+                "history": self.events,
+                "input": self.input_text,
+                "instanceId": self.instance_id,
+                "isReplaying": any(e["IsPlayed"] for e in self.events if e["EventType"] == 0),
+                "parentInstanceId": self.parent_instance_id,
+                "upperSchemaVersion": 1,
+                "upperSchemaVersionNew": 2,
+                "longRunningTimerIntervalDuration": "3.00:00:00",
+                "maximumShortTimerDuration": "6.00:00:00",
+                "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
+            }
+        )

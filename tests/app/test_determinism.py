@@ -6,11 +6,43 @@ import ast
 from pathlib import Path
 
 ORCHESTRATORS = Path(__file__).resolve().parents[2] / "orchestrators"
-BANNED_CALLS = {"now", "utcnow", "today", "uuid1", "uuid4", "sleep", "time", "monotonic", "perf_counter",
-                "getenv", "open", "urlopen", "random", "randint", "choice", "shuffle", "Thread"}
+BANNED_CALLS = {
+    "now",
+    "utcnow",
+    "today",
+    "uuid1",
+    "uuid4",
+    "sleep",
+    "time",
+    "monotonic",
+    "perf_counter",
+    "getenv",
+    "open",
+    "urlopen",
+    "random",
+    "randint",
+    "choice",
+    "shuffle",
+    "Thread",
+}
 BANNED_ATTRS = {"environ"}
-BANNED_MODULES = {"random", "time", "uuid", "os", "requests", "urllib", "socket", "http", "aiohttp",
-                  "httpx", "threading", "asyncio", "subprocess", "secrets", "sqlite3"}
+BANNED_MODULES = {
+    "random",
+    "time",
+    "uuid",
+    "os",
+    "requests",
+    "urllib",
+    "socket",
+    "http",
+    "aiohttp",
+    "httpx",
+    "threading",
+    "asyncio",
+    "subprocess",
+    "secrets",
+    "sqlite3",
+}
 
 
 def violations(source: str, filename: str) -> list[str]:
@@ -38,5 +70,7 @@ def test_orchestrators_have_no_nondeterministic_calls():
 
 
 def test_scanner_catches_the_usual_suspects():
-    sample = "import random\nimport os\nfrom datetime import datetime\nx = datetime.now()\ny = os.environ['A']\n"
+    sample = (
+        "import random\nimport os\nfrom datetime import datetime\nx = datetime.now()\ny = os.environ['A']\n"
+    )
     assert len(violations(sample, "sample.py")) == 4

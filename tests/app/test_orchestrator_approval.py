@@ -26,8 +26,11 @@ def test_sends_request_then_races_event_against_72h_timer():
     state = run_orchestrator("approval_workflow", History("approval_workflow", REQUEST, instance_id="appr-1"))
     (send,) = actions(state)
     assert send["functionName"] == "SendApprovalRequest"
-    assert json.loads(send["input"]) == {"idempotencyKey": "appr-1:approval-request", "requestId": "appr-1",
-                                         "details": REQUEST}
+    assert json.loads(send["input"]) == {
+        "idempotencyKey": "appr-1:approval-request",
+        "requestId": "appr-1",
+        "details": REQUEST,
+    }
 
     h = History("approval_workflow", REQUEST, instance_id="appr-1")
     h.task_scheduled(0, "SendApprovalRequest").episode().task_completed(0, {"notificationId": "n"})
@@ -49,7 +52,11 @@ def test_timeout_hours_come_from_input():
 
 @pytest.mark.parametrize("encode", [lambda d: d, json.dumps], ids=["dict-payload", "json-text-payload"])
 def test_approval_cancels_timer_and_processes_approval(encode):
-    h = waiting_history().episode().event_raised("ApprovalResponse", encode({"approved": True, "approver": "ann"}))
+    h = (
+        waiting_history()
+        .episode()
+        .event_raised("ApprovalResponse", encode({"approved": True, "approver": "ann"}))
+    )
     state = run_orchestrator("approval_workflow", h)
     race, process = actions(state)[1], actions(state)[2]
     assert race["compoundActions"][1]["isCanceled"] is True
@@ -63,13 +70,19 @@ def test_approval_cancels_timer_and_processes_approval(encode):
 
 
 def test_rejection_processes_rejection():
-    h = waiting_history().episode().event_raised("ApprovalResponse", {"approved": False, "approver": "bob",
-                                                                      "comment": "too pricey"})
+    h = (
+        waiting_history()
+        .episode()
+        .event_raised("ApprovalResponse", {"approved": False, "approver": "bob", "comment": "too pricey"})
+    )
     state = run_orchestrator("approval_workflow", h)
     assert actions(state)[2]["functionName"] == "ProcessRejection"
     h.task_scheduled(2, "ProcessRejection").episode().task_completed(2, {})
     assert run_orchestrator("approval_workflow", h)["output"] == {
-        "status": "rejected", "approved": False, "approver": "bob"}
+        "status": "rejected",
+        "approved": False,
+        "approver": "bob",
+    }
 
 
 def test_timer_wins_notifies_timeout():
@@ -88,8 +101,14 @@ def test_invalid_payload_is_ignored_and_the_same_deadline_still_applies():
     state = run_orchestrator("approval_workflow", h)
     assert state["isDone"] is False
     new = actions(state)[2:]
-    assert new == [{"actionType": 11, "compoundActions": [
-        {"actionType": 6, "externalEventName": "ApprovalResponse", "reason": "ExternalEvent"}]}]
+    assert new == [
+        {
+            "actionType": 11,
+            "compoundActions": [
+                {"actionType": 6, "externalEventName": "ApprovalResponse", "reason": "ExternalEvent"}
+            ],
+        }
+    ]
     h.episode().event_raised("ApprovalResponse", {"approved": True, "approver": "cy"})
     state = run_orchestrator("approval_workflow", h)
     assert actions(state)[-1]["functionName"] == "ProcessApproval"

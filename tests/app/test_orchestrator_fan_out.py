@@ -17,8 +17,13 @@ ORDER = {
 
 
 def item_result(item: dict) -> dict:
-    return {"itemId": item["id"], "productId": item["productId"], "quantity": item["quantity"],
-            "amountCents": item["quantity"] * item["unitPriceCents"], "status": "processed"}
+    return {
+        "itemId": item["id"],
+        "productId": item["productId"],
+        "quantity": item["quantity"],
+        "amountCents": item["quantity"] * item["unitPriceCents"],
+        "status": "processed",
+    }
 
 
 def test_first_episode_fans_out_one_process_item_per_line():
@@ -34,7 +39,9 @@ def test_first_episode_fans_out_one_process_item_per_line():
 def test_all_items_done_finalizes_with_total_then_completes():
     h = History("OrderOrchestrator", ORDER, instance_id="ord-1")
     h.task_scheduled(0, "ProcessItem").task_scheduled(1, "ProcessItem")
-    h.episode().task_completed(1, item_result(ORDER["items"][1])).task_completed(0, item_result(ORDER["items"][0]))
+    h.episode().task_completed(1, item_result(ORDER["items"][1])).task_completed(
+        0, item_result(ORDER["items"][0])
+    )
     state = run_orchestrator("OrderOrchestrator", h)
     finalize = actions(state)[-1]
     assert finalize["actionType"] == 0 and finalize["functionName"] == "FinalizeOrder"

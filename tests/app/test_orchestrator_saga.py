@@ -17,8 +17,13 @@ ORDER = {
         {"id": "2", "productId": "SKU-2", "quantity": 1, "unitPriceCents": 1250},
     ],
     "paymentMethod": {"cardNumber": "4242424242424242"},
-    "shippingAddress": {"name": "Ann", "line1": "1 Main St", "city": "Springfield", "postalCode": "12345",
-                        "country": "US"},
+    "shippingAddress": {
+        "name": "Ann",
+        "line1": "1 Main St",
+        "city": "Springfield",
+        "postalCode": "12345",
+        "country": "US",
+    },
 }
 TOTAL = 2250
 
@@ -41,12 +46,17 @@ def run(h: History) -> dict:
 
 
 def entity_ops(state: dict) -> list[tuple[str, str, int]]:
-    return [(a["instanceId"], a["operation"], json.loads(a["input"])) for a in flat(state) if a["actionType"] == 7]
+    return [
+        (a["instanceId"], a["operation"], json.loads(a["input"])) for a in flat(state) if a["actionType"] == 7
+    ]
 
 
 def paid(h: History, payment_id: int, result: dict) -> History:
-    return h.sub_created(payment_id, "PaymentOrchestrator", "ord-1:payment").episode().sub_completed(
-        payment_id, result)
+    return (
+        h.sub_created(payment_id, "PaymentOrchestrator", "ord-1:payment")
+        .episode()
+        .sub_completed(payment_id, result)
+    )
 
 
 PAYMENT_OK = {"status": "success", "paymentId": "pay_1", "chargeKey": "ord-1:payment:charge"}
@@ -56,7 +66,10 @@ def test_first_episode_reserves_every_line_in_parallel():
     state = run(History("OrderSaga", saga_input(), instance_id="ord-1"))
     (when_all,) = actions(state)
     assert when_all["actionType"] == 12
-    assert entity_ops(state) == [("@inventoryentity@SKU-1", "reserve", 2), ("@inventoryentity@SKU-2", "reserve", 1)]
+    assert entity_ops(state) == [
+        ("@inventoryentity@SKU-1", "reserve", 2),
+        ("@inventoryentity@SKU-2", "reserve", 1),
+    ]
     assert state["customStatus"] == {"step": "reserving", "totalCents": TOTAL}
 
 
@@ -67,24 +80,40 @@ def test_happy_path_charges_fulfils_and_completes():
     assert payment["actionType"] == 2
     assert payment["functionName"] == "PaymentOrchestrator"
     assert payment["instanceId"] == "ord-1:payment"
-    assert json.loads(payment["input"]) == {"orderId": "ord-1", "amountCents": TOTAL, "currency": "USD",
-                                            "paymentMethod": {"cardNumber": "4242424242424242",
-                                                              "cardholderName": None, "expiryMonth": None,
-                                                              "expiryYear": None}}
+    assert json.loads(payment["input"]) == {
+        "orderId": "ord-1",
+        "amountCents": TOTAL,
+        "currency": "USD",
+        "paymentMethod": {
+            "cardNumber": "4242424242424242",
+            "cardholderName": None,
+            "expiryMonth": None,
+            "expiryYear": None,
+        },
+    }
     assert state["customStatus"] == {"step": "charging", "totalCents": TOTAL}
 
     state = run(paid(h, 2, PAYMENT_OK))
     fulfil = actions(state)[-1]
     assert (fulfil["functionName"], fulfil["instanceId"]) == ("FulfillmentOrchestrator", "ord-1:fulfillment")
-    assert json.loads(fulfil["input"])["lines"] == [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 1}]
+    assert json.loads(fulfil["input"])["lines"] == [
+        {"sku": "SKU-1", "quantity": 2},
+        {"sku": "SKU-2", "quantity": 1},
+    ]
     assert state["customStatus"] == {"step": "fulfilling", "paymentId": "pay_1"}
 
     h.sub_created(3, "FulfillmentOrchestrator", "ord-1:fulfillment").episode()
     h.sub_completed(3, {"status": "success", "trackingNumber": "SBX1", "committed": []})
     state = run(h)
     assert state["isDone"] is True
-    assert state["output"] == {"orderId": "ord-1", "status": "completed", "totalCents": TOTAL,
-                               "paymentId": "pay_1", "trackingNumber": "SBX1", "reason": None}
+    assert state["output"] == {
+        "orderId": "ord-1",
+        "status": "completed",
+        "totalCents": TOTAL,
+        "paymentId": "pay_1",
+        "trackingNumber": "SBX1",
+        "reason": None,
+    }
     assert state["customStatus"] == {"step": "completed"}
 
 
@@ -138,7 +167,10 @@ def test_rejected_approval_releases_stock():
     h.event_raised("ApprovalResponse", {"approved": False, "approver": "boss"})
     h.task_scheduled(4, "ProcessRejection").episode().task_completed(4, {})
     state = run(h)
-    assert entity_ops(state)[2:] == [("@inventoryentity@SKU-1", "release", 2), ("@inventoryentity@SKU-2", "release", 1)]
+    assert entity_ops(state)[2:] == [
+        ("@inventoryentity@SKU-1", "release", 2),
+        ("@inventoryentity@SKU-2", "release", 1),
+    ]
     h.event_sent(5, "@inventoryentity@SKU-1", "release").event_sent(6, "@inventoryentity@SKU-2", "release")
     h.episode().entity_response(5, {}).entity_response(6, {})
     state = run(h)
@@ -196,7 +228,9 @@ def test_payment_sub_orchestration_crash_is_compensated():
 def test_fulfillment_failure_refunds_restocks_committed_and_releases_the_rest():
     h = paid(reserved(), 2, PAYMENT_OK)
     h.sub_created(3, "FulfillmentOrchestrator", "ord-1:fulfillment").episode()
-    h.sub_completed(3, {"status": "failed", "reason": "shipment_failed", "committed": [{"sku": "SKU-1", "quantity": 2}]})
+    h.sub_completed(
+        3, {"status": "failed", "reason": "shipment_failed", "committed": [{"sku": "SKU-1", "quantity": 2}]}
+    )
     state = run(h)
     assert flat(state)[-1]["functionName"] == "RefundPayment"
     h.task_scheduled(4, "RefundPayment").episode().task_completed(4, {"status": "refunded"})
