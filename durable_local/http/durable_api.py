@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from durable_local.engine.events import parse_timestamp
-from durable_local.engine.messages import dumps_compact
+from durable_local.engine.messages import compact_json, dumps_compact
 from durable_local.runtime.context import HostContext
 from durable_local.store.base import TERMINAL_STATES, InstanceQuery
 
@@ -262,10 +262,11 @@ async def entities(request: web.Request, ctx: HostContext, values: dict[str, str
     if text.strip():
         if request.content_type == "application/json":
             try:
-                input_text = dumps_compact(json.loads(text))
+                json.loads(text)
             except ValueError as exc:
                 msg = f"Could not parse JSON content: {exc}"
                 raise ops.BadRequest(msg, message=msg) from None
+            input_text = compact_json(text)  # a JSON null body means "no input"
         else:
             input_text = dumps_compact(text)  # other media types: the raw text as a string input
     await run(ops.signal_entity, ctx, name, key, op, input_text)

@@ -16,6 +16,7 @@ from typing import Any
 
 from durable_local.engine import events as ev
 from durable_local.engine import messages as msgs
+from durable_local.engine.status import parse_token
 from durable_local.runtime.context import HostContext
 from durable_local.store.base import (
     RUNNING_STATES,
@@ -26,7 +27,7 @@ from durable_local.store.base import (
     Message,
 )
 
-from .payloads import http_error, parse_token, status_payload
+from .payloads import http_error, status_payload
 
 MAX_INSTANCE_ID_LENGTH = 256  # EXT DurableClient.MaxInstanceIdLength
 _FORBIDDEN_ID_CHARS = frozenset("/\\#?")
@@ -233,18 +234,23 @@ def restart(ctx: HostContext, instance_id: str, new_instance_id_: bool = True) -
     rec = _orchestration(ctx, instance_id)
     if rec is None:
         raise BadRequest("InstanceId does not match a valid orchestration instance.")
-    stored = parse_token(rec.input)
-    if rec.input is None:
-        input_text = None
-    elif isinstance(stored, str) and stored is not rec.input:
-        input_text = stored  # the usual case: a JSON string holding the JSON text (§6.3)
-    else:
-        input_text = msgs.dumps_compact(stored)
+    input_text = _original_input(rec.input)
     target = new_instance_id() if new_instance_id_ else instance_id
     if not new_instance_id_ and rec.runtime_status in RUNNING_STATES:
         raise Conflict(f"The instance '{instance_id}' is {rec.runtime_status}; it can only be restarted with "
                        "the same id once it is no longer running.")
     return start_orchestration(ctx, rec.name, target, input_text, rec.version)
+
+
+def _original_input(stored: str | None) -> str | None:
+    """ExecutionStarted.Input as stored → the ``input_text`` that produced it (§6.3)."""
+    if stored is None:
+        return None
+    try:
+        value = json.loads(stored)
+    except ValueError:
+        return stored
+    return value if isinstance(value, str) else msgs.dumps_compact(value)
 
 
 # -- entities ---------------------------------------------------------------------------------

@@ -1,31 +1,22 @@
 """JSON payloads of the Durable HTTP API (PROTOCOL §7.1, §7.2, §8.2).
 
 Pure functions: status payloads from store rows, the check-status payload, management URLs,
-the durable client binding JSON and ASP.NET ``HttpError`` bodies.
+the durable client binding JSON and ASP.NET ``HttpError`` bodies. ``historyEvents`` come from
+:func:`durable_local.engine.status.history_for_status`.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote
 
-from durable_local.engine.events import EventType, OrchestrationStatus, format_status_time
+from durable_local.engine.events import format_status_time
+from durable_local.engine.status import history_for_status, parse_token
 from durable_local.store.base import InstanceRecord
 
 WEBHOOK_PATH = "/runtime/webhooks/durabletask"
 RPC_PATH = "/durabletask"
 DEFAULT_CONNECTION = "Storage"
-
-
-def parse_token(text: str | None) -> Any:
-    """The extension's ``ParseToJToken``: JSON text → value; non-JSON text → that string."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def http_error(message: str, exception_message: str | None = None,
@@ -35,71 +26,6 @@ def http_error(message: str, exception_message: str | None = None,
 
 
 # -- status ----------------------------------------------------------------------------------
-
-_DROP_ALWAYS = ("EventId", "IsPlayed")
-_RESULT_EVENTS = {
-    EventType.TaskCompleted, EventType.SubOrchestrationInstanceCompleted, EventType.ExecutionCompleted,
-}
-_SCHEDULED = {EventType.TaskScheduled: "task", EventType.SubOrchestrationInstanceCreated: "sub"}
-_COMPLETIONS = {
-    EventType.TaskCompleted: "task", EventType.TaskFailed: "task",
-    EventType.SubOrchestrationInstanceCompleted: "sub", EventType.SubOrchestrationInstanceFailed: "sub",
-}
-
-
-def _event_type(value: Any) -> EventType | None:
-    try:
-        return EventType(int(value))
-    except (TypeError, ValueError):
-        try:
-            return EventType[str(value)]
-        except KeyError:
-            return None
-
-
-def history_for_status(history: list[dict[str, Any]], show_input: bool, show_output: bool) -> list[dict[str, Any]]:
-    """``historyEvents`` as EXT ``DurableClient.GetDurableOrchestrationStatusAsync`` shapes them
-    (PROTOCOL §8.2): names instead of enum numbers, scheduling events merged into their
-    completions, orchestrator-started/completed markers dropped."""
-    scheduled: dict[tuple[str, int], dict[str, Any]] = {}
-    out: list[dict[str, Any]] = []
-    for raw in history:
-        et = _event_type(raw.get("EventType"))
-        if et is None or et in (EventType.OrchestratorStarted, EventType.OrchestratorCompleted):
-            continue
-        if et in _SCHEDULED:
-            scheduled[(_SCHEDULED[et], int(raw.get("EventId", -1)))] = raw
-            continue
-        e = {k: v for k, v in raw.items() if k not in _DROP_ALWAYS and not k.startswith("_")}
-        e["EventType"] = et.name
-        if et in _COMPLETIONS:
-            sched_id = e.pop("TaskScheduledId", None)
-            src = scheduled.get((_COMPLETIONS[et], int(sched_id if sched_id is not None else -2)))
-            if src is not None:
-                e["FunctionName"] = src.get("Name")
-                e["ScheduledTime"] = src.get("Timestamp")
-                if show_input and src.get("Input") is not None:
-                    e["Input"] = parse_token(src.get("Input"))
-        if et == EventType.TimerFired:
-            e.pop("TimerId", None)
-        if et == EventType.ExecutionStarted:
-            e["FunctionName"] = e.pop("Name", None)
-            for k in ("OrchestrationInstance", "ParentInstance", "Version", "Tags"):
-                e.pop(k, None)
-        if et in (EventType.ExecutionCompleted, EventType.ContinueAsNew) and "OrchestrationStatus" in e:
-            try:
-                e["OrchestrationStatus"] = OrchestrationStatus(int(e["OrchestrationStatus"])).name
-            except (TypeError, ValueError):
-                pass
-        if et in _RESULT_EVENTS:
-            if show_output:
-                e["Result"] = parse_token(e.get("Result"))
-            else:
-                e.pop("Result", None)
-        if not show_input:
-            e.pop("Input", None)
-        out.append(e)
-    return out
 
 
 def status_payload(record: InstanceRecord, *, show_input: bool = True,
