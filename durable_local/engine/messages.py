@@ -186,7 +186,7 @@ def entity_signal_message(
         input_json=None if input_text is None else compact_json(input_text),
         signal=True, now=now, parent=parent, parent_execution=None,
     )
-    return to_orchestrator(entity_instance_id(name, key), ev.event_raised(now, ENTITY_REQUEST_EVENT, req))
+    return to_orchestrator(f"@{name}@{key}", ev.event_raised(now, ENTITY_REQUEST_EVENT, req))
 
 
 # -- activities ----------------------------------------------------------------------------------
