@@ -95,7 +95,8 @@ def test_retry_exhausted_waits_for_zero_delay_timer_then_fails() -> None:
     assert d.trace() == ["TS(0)", "TF(0)", "TMC(1)", "TMF(1)", "TS(2)", "TF(2)", "TMC(3)", "TMF(3)", "EC(4)"]
     assert fire_delays(d) == [timedelta(seconds=1), timedelta(0)]
     out = d.instances["inst"].output or ""
-    assert out.startswith("Orchestrator function 'retrying' failed: Activity function 'flaky' failed:  ValueError: flaky k2")
+    assert out.startswith(
+        "Orchestrator function 'retrying' failed: Activity function 'flaky' failed:  ValueError: flaky k2")
 
 
 def test_retry_backoff_coefficient_and_max_interval_are_honoured() -> None:
