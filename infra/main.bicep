@@ -24,7 +24,7 @@ param resourceGroupName string = ''
 param functionAppName string = ''
 
 @description('Durable Functions task hub name (letters and digits, 3-45 characters, starting with a letter).')
-param taskHubName string = 'DurableOrders'
+param taskHubName string = 'DurableOrdersHub'
 
 // The two numbers are strings so that azd can fill them from environment variables
 // (main.parameters.json); int() below rejects a non-numeric value before anything is deployed.
@@ -32,16 +32,16 @@ param taskHubName string = 'DurableOrders'
 param approvalThresholdCents string = '100000'
 
 @description('APPROVAL_TIMEOUT_HOURS: how long an order waits for the approval decision.')
-param approvalTimeoutHours string = '24'
+param approvalTimeoutHours string = '72'
 
-@description('Payment gateway adapter (PAYMENT_ADAPTER); the default is the local sandbox.')
+@description('Payment gateway adapter (PAYMENT_ADAPTER): sandbox, the built-in test gateway.')
 param paymentAdapter string = 'sandbox'
 
-@description('Shipping carrier adapter (CARRIER_ADAPTER); the default is the local sandbox.')
+@description('Shipping carrier adapter (CARRIER_ADAPTER): sandbox, the built-in test carrier.')
 param carrierAdapter string = 'sandbox'
 
-@description('Notification adapter (NOTIFICATION_ADAPTER); the default is the local sandbox.')
-param notificationAdapter string = 'sandbox'
+@description('Notification adapter (NOTIFICATION_ADAPTER): outbox (default) or log.')
+param notificationAdapter string = 'outbox'
 
 @description('Writable directory for the sandbox adapters (on Flex Consumption only /tmp is writable).')
 param sandboxDataDir string = '/tmp/durable-orders-sandbox'

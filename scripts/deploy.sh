@@ -32,12 +32,12 @@ WORKSPACE_NAME=""
 PYTHON_VERSION="${PYTHON_VERSION:-3.11}"
 INSTANCE_MEMORY="${INSTANCE_MEMORY_MB:-2048}"
 MAX_INSTANCES="${MAXIMUM_INSTANCE_COUNT:-100}"
-TASK_HUB="${TASK_HUB_NAME:-DurableOrders}"
+TASK_HUB="${TASK_HUB_NAME:-DurableOrdersHub}"
 APPROVAL_THRESHOLD="${APPROVAL_THRESHOLD_CENTS:-100000}"
-APPROVAL_TIMEOUT="${APPROVAL_TIMEOUT_HOURS:-24}"
+APPROVAL_TIMEOUT="${APPROVAL_TIMEOUT_HOURS:-72}"
 PAYMENT="${PAYMENT_ADAPTER:-sandbox}"
 CARRIER="${CARRIER_ADAPTER:-sandbox}"
-NOTIFICATION="${NOTIFICATION_ADAPTER:-sandbox}"
+NOTIFICATION="${NOTIFICATION_ADAPTER:-outbox}"
 SANDBOX_DIR="${SANDBOX_DATA_DIR:-/tmp/durable-orders-sandbox}"
 PUBLISH_METHOD="${PUBLISH_METHOD:-auto}"
 PACKAGE_ZIP=""
@@ -70,12 +70,12 @@ Azure resources (names are derived from the subscription and resource group if o
       --max-instances N       Flex maximum instance count        [\$MAXIMUM_INSTANCE_COUNT, default: 100]
 
 App settings the app reads:
-      --task-hub NAME               TASK_HUB_NAME             [\$TASK_HUB_NAME, default: DurableOrders]
+      --task-hub NAME               TASK_HUB_NAME             [\$TASK_HUB_NAME, default: DurableOrdersHub]
       --approval-threshold CENTS    APPROVAL_THRESHOLD_CENTS  [\$APPROVAL_THRESHOLD_CENTS, default: 100000]
-      --approval-timeout HOURS      APPROVAL_TIMEOUT_HOURS    [\$APPROVAL_TIMEOUT_HOURS, default: 24]
+      --approval-timeout HOURS      APPROVAL_TIMEOUT_HOURS    [\$APPROVAL_TIMEOUT_HOURS, default: 72]
       --payment-adapter NAME        PAYMENT_ADAPTER           [\$PAYMENT_ADAPTER, default: sandbox]
       --carrier-adapter NAME        CARRIER_ADAPTER           [\$CARRIER_ADAPTER, default: sandbox]
-      --notification-adapter NAME   NOTIFICATION_ADAPTER      [\$NOTIFICATION_ADAPTER, default: sandbox]
+      --notification-adapter NAME   NOTIFICATION_ADAPTER      [\$NOTIFICATION_ADAPTER, default: outbox]
       --sandbox-data-dir DIR        SANDBOX_DATA_DIR          [\$SANDBOX_DATA_DIR, default: /tmp/durable-orders-sandbox]
 
 Code deployment:

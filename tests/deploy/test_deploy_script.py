@@ -258,7 +258,7 @@ def test_first_run_creates_everything_keyless(fake_az: FakeAz) -> None:
     for setting in APP_SETTINGS:
         assert setting in settings
     assert settings["APPROVAL_THRESHOLD_CENTS"] == "25000"
-    assert settings["TASK_HUB_NAME"] == "DurableOrders"
+    assert settings["TASK_HUB_NAME"] == "DurableOrdersHub"
     flat = " ".join(" ".join(c) for c in calls)
     assert "AccountKey" not in flat and "DefaultEndpointsProtocol" not in flat
     assert "SCM_DO_BUILD_DURING_DEPLOYMENT" not in settings  # Flex Consumption rejects it

@@ -335,3 +335,23 @@ def test_ci_deploy_workflow() -> None:
 def test_funcignore_keeps_local_tooling_out(name: str) -> None:
     lines = {line.strip().rstrip("/") for line in (REPO / ".funcignore").read_text().splitlines()}
     assert name in lines
+
+
+def test_defaults_match_local_settings_example() -> None:
+    """Azure gets the same app configuration as a local run (the storage dir aside)."""
+    example = REPO / "local.settings.json.example"
+    if not example.is_file():
+        pytest.skip("local.settings.json.example not written yet")
+    values = json.loads(example.read_text())["Values"]
+    declared = parsed(MAIN)["parameters"]
+    pairs = {
+        "TASK_HUB_NAME": "taskHubName",
+        "APPROVAL_THRESHOLD_CENTS": "approvalThresholdCents",
+        "APPROVAL_TIMEOUT_HOURS": "approvalTimeoutHours",
+        "PAYMENT_ADAPTER": "paymentAdapter",
+        "CARRIER_ADAPTER": "carrierAdapter",
+        "NOTIFICATION_ADAPTER": "notificationAdapter",
+    }
+    for setting, param in pairs.items():
+        if setting in values:
+            assert str(declared[param]["default"]) == values[setting], setting
