@@ -24,6 +24,7 @@ from multidict import CIMultiDict
 
 from durable_local.app_loader import FunctionInfo
 from durable_local.runtime.context import HostContext
+from durable_local.runtime.worker import run_on_worker
 
 from .auth import durable_key
 from .payloads import RPC_PATH, client_binding
@@ -149,7 +150,7 @@ def build_kwargs(ctx: HostContext, fi: FunctionInfo, request: web.Request, http_
 async def call_function(fi: FunctionInfo, kwargs: dict[str, Any]) -> Any:
     """Await async functions on the loop; run sync ones in the default executor."""
     if fi.is_async:
-        return await fi.user_function(**kwargs)
+        return await run_on_worker(fi.user_function, **kwargs)
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(None, partial(fi.user_function, **kwargs))
     if inspect.isawaitable(result):

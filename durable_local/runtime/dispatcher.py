@@ -18,12 +18,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from durable_local.app_loader import HTTP_ACTIVITY, Registry
-from durable_local.engine.episode import (
-    activity_completed_message,
-    activity_failed_message,
-    run_entity_batch,
-    run_orchestration_episode,
-)
+from durable_local.engine.entity import run_entity_batch
+from durable_local.engine.episode import run_orchestration_episode
+from durable_local.engine.messages import activity_completed_message, activity_failed_message
 from durable_local.engine.options import EngineOptions
 from durable_local.runtime import invoke
 from durable_local.runtime.context import HostContext
@@ -47,10 +44,15 @@ def engine_options(registry: Registry, default_version: str = "") -> EngineOptio
         info = registry.entity(name)
         return invoke.entity_handle(info) if info else None
 
+    def known_names(kind: str) -> list[str]:
+        table = {"activity": registry.activities, "orchestrator": registry.orchestrators, "entity": registry.entities}
+        return sorted(f.durable_name for f in table.get(kind, {}).values())
+
     return EngineOptions(
         resolve_orchestrator=resolve_orchestrator,
         resolve_entity=resolve_entity,
         activity_exists=registry.activity_exists,
+        known_names=known_names,
         default_version=default_version,
     )
 

@@ -18,6 +18,7 @@ from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
 from durable_local.app_loader import FunctionInfo
+from durable_local.runtime.worker import run_on_worker
 
 
 def orchestrator_handle(info: FunctionInfo) -> Callable[[str], Any]:
@@ -73,7 +74,7 @@ async def call_activity(info: FunctionInfo, input_text: str | None, run_sync: Ca
     arg = decode_activity_input(input_text)
     kwargs = activity_kwargs(info, arg)
     if info.is_async:
-        result = await info.user_function(**kwargs)
+        result = await run_on_worker(info.user_function, **kwargs)
     else:
         result = await run_sync(lambda: info.user_function(**kwargs))
         if inspect.isawaitable(result):
