@@ -170,3 +170,27 @@ def test_history_for_status_merges_scheduling_into_completions(show_output: bool
     else:
         assert "Result" not in items[1]
     assert all("EventId" not in i and "TaskScheduledId" not in i for i in items)
+
+
+def test_envelope_matches_the_extension_shape() -> None:
+    seen: list[dict[str, Any]] = []
+    real = Driver(app).registry.orchestrators["hello_seq"][1]
+
+    def spy(context_json: str) -> Any:
+        seen.append(json.loads(context_json))
+        return real(context_json)
+
+    d = Driver(app, overrides={"resolve_orchestrator": lambda _n: spy})
+    d.start("hello_seq", {"cities": ["Tokyo"]})
+    d.run()
+    first, second = seen
+    assert first["input"] == json.dumps({"cities": ["Tokyo"]}) and first["isReplaying"] is False
+    assert first["upperSchemaVersion"] == 1 and first["upperSchemaVersionNew"] == 2
+    assert first["maximumShortTimerDuration"] == "6.00:00:00"
+    assert first["longRunningTimerIntervalDuration"] == "3.00:00:00"
+    assert first["parentInstanceId"] is None and first["instanceId"] == "inst"
+    assert [e["EventType"] for e in first["history"]] == [12, 0]
+    assert second["isReplaying"] is True
+    played = {e["EventType"]: e["IsPlayed"] for e in second["history"][:-2]}
+    assert played[0] is True and played[12] is False
+    assert second["history"][-2]["EventType"] == 12 and second["history"][-1]["IsPlayed"] is False
