@@ -28,7 +28,7 @@ param taskHubName string = 'DurableOrdersHub'
 
 // The two numbers are strings so that azd can fill them from environment variables
 // (main.parameters.json); int() below rejects a non-numeric value before anything is deployed.
-@description('APPROVAL_THRESHOLD_CENTS: order total in cents from which an order needs a human approval.')
+@description('APPROVAL_THRESHOLD_CENTS: orders whose total (in cents) is above this need a human approval.')
 param approvalThresholdCents string = '100000'
 
 @description('APPROVAL_TIMEOUT_HOURS: how long an order waits for the approval decision.')
