@@ -2,7 +2,8 @@
 
 aiohttp request → ``func.HttpRequest(method, url, headers, params, route_params, body)``;
 kwargs by binding name (the HTTP trigger, ``durableClient`` = binding JSON string, an
-optional ``context``); sync functions run in the default executor, async ones on the loop;
+optional ``context``); sync functions run in the default executor, async ones on the
+process-wide worker loop (:mod:`durable_local.runtime.worker`, like the language worker);
 the return value (``func.HttpResponse``, ``str``, ``bytes``, ``dict``/``list`` or ``None``) is
 converted back to an aiohttp response.
 """
@@ -148,7 +149,8 @@ def build_kwargs(ctx: HostContext, fi: FunctionInfo, request: web.Request, http_
 
 
 async def call_function(fi: FunctionInfo, kwargs: dict[str, Any]) -> Any:
-    """Await async functions on the loop; run sync ones in the default executor."""
+    """Async functions run on the worker loop (the SDK's shared aiohttp session lives there);
+    sync ones in the default executor."""
     if fi.is_async:
         return await run_on_worker(fi.user_function, **kwargs)
     loop = asyncio.get_running_loop()

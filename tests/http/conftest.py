@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -13,14 +14,14 @@ import azure.durable_functions as df
 import azure.functions as func
 import pytest
 from aiohttp.test_utils import TestServer
-from azure.durable_functions.models.utils import http_utils
 
 from durable_local.app_loader import HostSettings, LoadedApp, Registry, index_functions
 from durable_local.http.payloads import client_binding
-from durable_local.http.server import build_app
+from durable_local.http.server import RedactingAccessLogger, build_app
 from durable_local.http.triggers import rpc_base_url
 from durable_local.runtime.clock import VirtualClock
 from durable_local.runtime.context import HostContext
+from durable_local.runtime.worker import run_on_worker
 from durable_local.store.memory import MemoryStore
 
 
@@ -127,8 +128,22 @@ class Served:
         return json.dumps(client_binding(self.base, self.ctx.hub_name, rpc_base_url(self.server.port),
                                          system_key=self.ctx.system_key))
 
-    def client(self) -> df.DurableOrchestrationClient:
-        return df.DurableOrchestrationClient(self.binding())
+    def client(self) -> WorkerClient:
+        return WorkerClient(df.DurableOrchestrationClient(self.binding()))
+
+
+class WorkerClient:
+    """Runs the SDK client's coroutines on the worker loop, where user code (and the SDK's
+    process-wide aiohttp session) lives — as if the calls came from a client function."""
+
+    def __init__(self, client: df.DurableOrchestrationClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if inspect.iscoroutinefunction(attr):
+            return lambda *a, **kw: run_on_worker(attr, *a, **kw)
+        return attr
 
 
 ServeFactory = Callable[..., Any]
@@ -146,7 +161,7 @@ async def serve() -> AsyncIterator[ServeFactory]:
         holder: dict[str, TestServer] = {}
         server = TestServer(build_app(ctx, port_getter=lambda: holder["s"].port), host="127.0.0.1")
         holder["s"] = server
-        await server.start_server()
+        await server.start_server(access_log_class=RedactingAccessLogger)
         served = Served(ctx, server, aiohttp.ClientSession(), notified)
         started.append(served)
         return served
@@ -155,7 +170,6 @@ async def serve() -> AsyncIterator[ServeFactory]:
     for s in started:
         await s.session.close()
         await s.server.close()
-    await http_utils._close_session()  # the SDK's shared session belongs to this test's loop
 
 
 @pytest.fixture
