@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv start test test-full lint bench package clean
+.PHONY: venv start test test-full lint bench package deploy test-deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ bench: $(STAMP)
 
 package: $(STAMP)
 	$(PY) scripts/package.py --out dist/app.zip
+
+## Deploy to Azure with the plain az CLI; pass options in ARGS, e.g. make deploy ARGS="--location swedencentral -g rg-orders"
+deploy: $(STAMP)
+	PYTHON=$(PY) scripts/deploy.sh $(ARGS)
+
+## Only the offline deployment checks (templates, deploy.sh against a fake az, the package in a fresh venv)
+test-deploy: $(STAMP)
+	$(PY) -m pytest -q tests/deploy
 
 clean:
 	rm -rf .durable dist .pytest_cache .ruff_cache
