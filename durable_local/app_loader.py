@@ -201,8 +201,11 @@ def _check_parameters(info: FunctionInfo) -> None:
     accepts_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     missing = [n for n in names if n not in params and not accepts_kwargs]
     extra = [
-        n for n, p in params.items()
-        if n not in names and n != "context" and p.default is inspect.Parameter.empty
+        n
+        for n, p in params.items()
+        if n not in names
+        and n != "context"
+        and p.default is inspect.Parameter.empty
         and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     ]
     if missing or extra:

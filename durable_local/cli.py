@@ -35,10 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--store", choices=["sqlite", "memory", "azure"], default="sqlite")
     s.add_argument("--data-dir", type=Path, default=Path(".durable"))
     s.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL", help="SQLite durability")
-    s.add_argument("--master-key", default=os.environ.get("DURABLE_LOCAL_MASTER_KEY"),
-                   help="enforce function/host/master keys (cloud-parity mode)")
-    s.add_argument("--allow-remote-without-keys", action="store_true",
-                   help="bind a non-loopback address with auth off (unsafe)")
+    s.add_argument(
+        "--master-key",
+        default=os.environ.get("DURABLE_LOCAL_MASTER_KEY"),
+        help="enforce function/host/master keys (cloud-parity mode)",
+    )
+    s.add_argument(
+        "--allow-remote-without-keys", action="store_true", help="bind a non-loopback address with auth off (unsafe)"
+    )
     s.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -58,13 +62,16 @@ async def _serve(args: argparse.Namespace) -> int:
     )
     host = Host(config)
     await host.start()
-    print(f"\nDurable local host: hub '{host.app.settings.hub_name}', store {args.store}"
-          + (f" ({args.data_dir})" if args.store == "sqlite" else ""))
+    print(
+        f"\nDurable local host: hub '{host.app.settings.hub_name}', store {args.store}"
+        + (f" ({args.data_dir})" if args.store == "sqlite" else "")
+    )
     print("\nFunctions:\n")
     for line in host.route_lines():
         print(line)
-    print(f"\nDurable HTTP API: {host.base_url}/runtime/webhooks/durabletask/instances\n"
-          "Press Ctrl+C to stop.", flush=True)
+    print(
+        f"\nDurable HTTP API: {host.base_url}/runtime/webhooks/durabletask/instances\nPress Ctrl+C to stop.", flush=True
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

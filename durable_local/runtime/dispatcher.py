@@ -145,9 +145,7 @@ class Dispatcher:
             if free > 0:
                 now = self.ctx.clock.now()
                 items = await self.run_sync(
-                    lambda now=now, free=free: self.ctx.store.claim_orchestrations(
-                        now, free, LEASE_SECONDS, self.owner
-                    )
+                    lambda now=now, free=free: self.ctx.store.claim_orchestrations(now, free, LEASE_SECONDS, self.owner)
                 )
             for item in items:
                 if item.instance_id in self._inflight:

@@ -49,7 +49,13 @@ def make_order(order_id: str, lines: list[tuple[str, int, int]], card: str = "42
             for i, (sku, qty, price) in enumerate(lines, 1)
         ],
         "paymentMethod": {"cardNumber": card},
-        "shippingAddress": {"name": "Ada", "line1": "1 Main St", "city": "Seattle", "postalCode": "98101", "country": "US"},
+        "shippingAddress": {
+            "name": "Ada",
+            "line1": "1 Main St",
+            "city": "Seattle",
+            "postalCode": "98101",
+            "country": "US",
+        },
     }
 
 
@@ -64,7 +70,9 @@ async def inventory_of(h: HostHarness, sku: str) -> dict[str, Any] | None:
     return body if code == 200 else None
 
 
-async def finish_with_clock(h: HostHarness, instance_id: str, step_seconds: float = 61, rounds: int = 40) -> dict[str, Any]:
+async def finish_with_clock(
+    h: HostHarness, instance_id: str, step_seconds: float = 61, rounds: int = 40
+) -> dict[str, Any]:
     """Advance the virtual clock until the instance is terminal (retry back-offs, timers)."""
     for _ in range(rounds):
         try:

@@ -156,7 +156,9 @@ async def test_robust_orchestrator_exhausts_retries_and_compensates(host):
 
 async def test_fan_out_fan_in_and_sub_orchestration_patterns(host):
     items = [{"id": f"i{n}", "productId": "SKU-FAN", "quantity": n, "unitPriceCents": 100} for n in range(1, 6)]
-    code, body, _ = await host.post("/api/orchestrators/OrderOrchestrator", json={"orderId": unique("fan"), "items": items})
+    code, body, _ = await host.post(
+        "/api/orchestrators/OrderOrchestrator", json={"orderId": unique("fan"), "items": items}
+    )
     assert code == 202
     status = await host.wait_for(body["id"])
     assert status["runtimeStatus"] == "Completed", status.get("output")
