@@ -35,8 +35,8 @@ CREATE TABLE IF NOT EXISTS instances (
     entity_exists      INTEGER NOT NULL DEFAULT 0,
     etag               INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ix_instances_status ON instances (runtime_status);
-CREATE INDEX IF NOT EXISTS ix_instances_created ON instances (created_time);
+-- no secondary indexes on instances: every episode rewrites the row, and each index would
+-- add a dirty page to every commit. Queries (management API) scan in instance_id order.
 
 -- the current execution's history, seq is 0-based per instance
 CREATE TABLE IF NOT EXISTS history (
