@@ -146,6 +146,6 @@ class Differential(RuleBasedStateMachine):
 
 
 Differential.TestCase.settings = settings(
-    max_examples=50, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=30, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 test_memory_and_sqlite_agree_on_random_operation_sequences = Differential.TestCase
