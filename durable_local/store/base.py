@@ -176,7 +176,7 @@ class Store(Protocol):
         self,
         item: OrchestrationWorkItem,
         *,
-        instance: InstanceRecord,
+        instance: InstanceRecord | None,
         new_history: Sequence[dict[str, Any]],
         replace_history: bool = False,
         outgoing: Sequence[Message] = (),
@@ -187,7 +187,9 @@ class Store(Protocol):
         append ``new_history`` (or replace the whole history when ``replace_history``);
         upsert the instance row (etag bumped, written back into ``instance``); enqueue
         ``outgoing``; delete the ``consumed`` message ids (default: all of item.messages);
-        release the lease."""
+        release the lease. ``instance=None`` means consume-only: no row or history is
+        written (the engine dropped every message, e.g. events for a purged id); the lease is
+        still checked, ``consumed`` deleted and ``outgoing`` enqueued."""
 
     def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float = 0.0) -> None:
         """Release the lease without consuming; messages become visible after the delay and

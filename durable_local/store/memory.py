@@ -222,13 +222,13 @@ class MemoryStore:
         self,
         item: OrchestrationWorkItem,
         *,
-        instance: InstanceRecord,
+        instance: InstanceRecord | None,
         new_history: Sequence[dict[str, Any]],
         replace_history: bool = False,
         outgoing: Sequence[Message] = (),
         consumed: Sequence[int] | None = None,
     ) -> None:
-        if instance.instance_id != item.instance_id:
+        if instance is not None and instance.instance_id != item.instance_id:
             raise ValueError(f"record {instance.instance_id!r} does not belong to {item.instance_id!r}")
         # copy before taking the lock: a non-JSON event must fail before anything is written
         events = json_copy(list(new_history))
@@ -240,6 +240,9 @@ class MemoryStore:
                 raise ConflictError(f"lease on {item.instance_id!r} was lost")
             current = self._instances.get(item.instance_id)
             stored_etag = 0 if current is None else current.etag
+            if instance is None:  # consume-only: the messages were all dropped
+                self._consume_and_release(item, consumed, prepared)
+                return
             if stored_etag != instance.etag:
                 raise ConflictError(
                     f"etag mismatch on {item.instance_id!r}: have {instance.etag}, stored {stored_etag}"
@@ -250,12 +253,15 @@ class MemoryStore:
                 self._history.setdefault(item.instance_id, []).extend(events)
             etag = stored_etag + 1
             self._instances[item.instance_id] = replace(normalized(instance), etag=etag)
-            ids = [m.id for m in item.messages] if consumed is None else list(consumed)
-            for mid in ids:
-                self._messages.pop(mid, None)  # type: ignore[arg-type]
-            self._add(prepared)
-            del self._leases[item.instance_id]
+            self._consume_and_release(item, consumed, prepared)
             instance.etag = etag
+
+    def _consume_and_release(self, item: OrchestrationWorkItem, consumed: Sequence[int] | None, prepared: Any) -> None:
+        ids = [m.id for m in item.messages] if consumed is None else list(consumed)
+        for mid in ids:
+            self._messages.pop(mid, None)  # type: ignore[arg-type]
+        self._add(prepared)
+        del self._leases[item.instance_id]
 
     def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float = 0.0) -> None:
         with self._lock:

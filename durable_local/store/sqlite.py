@@ -260,13 +260,16 @@ class SqliteStore:
         self,
         item: OrchestrationWorkItem,
         *,
-        instance: InstanceRecord,
+        instance: InstanceRecord | None,
         new_history: Sequence[dict[str, Any]],
         replace_history: bool = False,
         outgoing: Sequence[Message] = (),
         consumed: Sequence[int] | None = None,
     ) -> None:
         iid = item.instance_id
+        if instance is None:  # consume-only: the engine dropped every message
+            self._consume_only(item, consumed, outgoing)
+            return
         if instance.instance_id != iid:
             raise ValueError(f"record {instance.instance_id!r} does not belong to {iid!r}")
         events = [dumps(e) for e in new_history]
@@ -302,6 +305,20 @@ class SqliteStore:
             self._fault("commit.before_commit")
         self._assign(ids)
         instance.etag = etag
+
+    def _consume_only(
+        self, item: OrchestrationWorkItem, consumed: Sequence[int] | None, outgoing: Sequence[Message]
+    ) -> None:
+        rows = sch.prepare(outgoing)
+        done = [m.id for m in item.messages] if consumed is None else list(consumed)
+        with self._tx() as c:
+            lease = c.execute("SELECT token FROM leases WHERE instance_id = ?", (item.instance_id,)).fetchone()
+            if lease is None or lease[0] != item.lease_token:
+                raise ConflictError(f"lease on {item.instance_id!r} was lost")
+            ids = self._insert(c, rows)
+            c.executemany("DELETE FROM messages WHERE id = ?", [(mid,) for mid in done])
+            c.execute("DELETE FROM leases WHERE instance_id = ?", (item.instance_id,))
+        self._assign(ids)
 
     def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float = 0.0) -> None:
         visible = self._after(delay_seconds)

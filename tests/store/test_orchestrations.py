@@ -214,3 +214,14 @@ def test_next_visible_time_counts_leased_messages_at_lease_expiry(store: Store) 
     assert store.next_visible_time() is None
     store.claim_activities(at(1), 10, 15, "w")
     assert store.next_visible_time() == at(16)
+
+
+def test_consume_only_commit_deletes_messages_without_writing_a_row(store: Store) -> None:
+    """Events for an id with no row (e.g. purged) are dropped: nothing but the deletion is written."""
+    store.enqueue([raised("ghost", 1), raised("ghost", 2)])
+    item = claim_one(store)
+    assert item.instance_id == "ghost" and item.instance is None and len(item.messages) == 2
+    store.commit_orchestration(item, instance=None, new_history=[], outgoing=[work("other", 1)])
+    assert store.get_instance("ghost") is None and store.get_history("ghost") == []
+    assert store.count_messages(ORCHESTRATOR_QUEUE) == 0 and store.count_messages(ACTIVITY_QUEUE) == 1
+    assert claim(store) == []
