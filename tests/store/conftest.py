@@ -18,12 +18,14 @@ from storekit import FakeClock
 
 from durable_local.store import open_store
 from durable_local.store.base import Store
+from tests.azurite import azure_test_store
 
 StoreFactory = Callable[[Path, FakeClock], Store]
 
 STORE_FACTORIES: dict[str, StoreFactory] = {
     "memory": lambda d, clock: open_store("memory", d, clock=clock),
     "sqlite": lambda d, clock: open_store("sqlite", d, clock=clock),
+    "azure": lambda d, clock: azure_test_store(clock),  # tests/azurite.py: session Azurite, a hub per test
 }
 BACKEND_MARKS: dict[str, list[pytest.MarkDecorator]] = {"azure": [pytest.mark.azurite]}
 

@@ -1,0 +1,482 @@
+"""The Azure Storage backend (``--store azure``): tables, queues and blobs laid out like
+DurableTask.AzureStorage, so Durable Functions Monitor and Storage Explorer can read it.
+
+Layout and codecs: azure_codec.py. Sentinel protocol (atomic commits, leases, outbox):
+azure_tables.py. Queue receipts and the held-message registry: azure_queues.py.
+
+How the contract maps onto Azure Storage:
+
+- Messages live in queues: ``{hub}-control-NN`` (orchestrator queue, partition = FNV-1a-32
+  of the instance id modulo ``partition_count``) and ``{hub}-workitems`` (activities). The
+  contract's int message ids are ours, carried in the message body; internally each maps to
+  (queue, message id, pop receipt). Delayed messages are sent with a visibility timeout
+  (capped at the service's 7 days: a longer timer surfaces early, is found not due from its
+  ``VisibleAt`` and is hidden again, until it is due).
+- Activity leases are visibility timeouts. Orchestration leases are per instance, on the
+  History table's sentinel row (written with If-Match), and the instance's queue messages
+  are kept invisible while it is leased.
+- ``commit_orchestration`` is one entity-group transaction on the instance's History
+  partition (rows + sentinel with the instance record, If-Match the claim's ETag): a stale
+  writer gets 412 -> ConflictError and has written nothing. Only then are the outgoing
+  messages sent and the consumed ones deleted (queues are not transactional): a crash in
+  between re-sends the outbox / re-delivers the consumed messages at the next claim, i.e.
+  at-least-once delivery; the engine drops duplicates.
+- ``next_visible_time``: exact for the messages this process knows about (it sent or
+  received them); with ``poll_interval`` (default 1 s) it never sleeps longer than that, so
+  work from other processes, or left hidden by a previous run, is picked up: the Azure
+  backend polls. ``poll_interval=None`` gives the exact contract (one process per hub; tests).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
+from azure.data.tables import TableServiceClient
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
+
+from ._common import decode_continuation, encode_continuation, json_copy, matches, new_token, utc, utc_now
+from .azure_codec import (
+    LargeValues,
+    blob_prefix,
+    columns_record,
+    id_of,
+    key_of,
+    queue_prefix,
+    record_columns,
+    row_event,
+    table_prefix,
+)
+from .azure_episodes import EpisodeMixin
+from .azure_queues import Held, Queues
+from .azure_tables import Sentinel, Stale, Tables
+from .base import (
+    ACTIVITY_QUEUE,
+    ORCHESTRATOR_QUEUE,
+    RUNNING_STATES,
+    ConflictError,
+    InstanceExistsError,
+    InstanceQuery,
+    InstanceRecord,
+    Message,
+    QueryResult,
+    StoreError,
+)
+
+DEV_STORAGE = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+)
+DEFAULT_HUB = "TestHubName"
+
+
+def expand_connection_string(conn: str) -> str:
+    """``UseDevelopmentStorage=true`` means Azurite on its default local ports."""
+    parts = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in conn.split(";") if p.strip())}
+    return DEV_STORAGE if parts.get("usedevelopmentstorage", "").lower() == "true" else conn
+
+
+def _endpoint(conn: str) -> str:
+    """Where we tried to connect, for error messages (never the key)."""
+    parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
+    return parts.get("TableEndpoint") or f"account {parts.get('AccountName', '?')}"
+
+
+@dataclass
+class _Claim:
+    """A live orchestration lease held by this process."""
+
+    instance_id: str
+    token: str
+    sentinel: Sentinel  # as written by the claim (its etag guards the commit)
+    expires: datetime
+
+
+class AzureStore(EpisodeMixin):
+    """``Store`` on Azure Storage (or Azurite); see the module docstring for the mapping.
+    Orchestration episodes (claim / commit / abandon) are in azure_episodes.py."""
+
+    def __init__(
+        self,
+        connection_string: str | None = None,
+        hub_name: str = DEFAULT_HUB,
+        partition_count: int = 4,
+        *,
+        data_dir: Path | str | None = None,  # unused: accepted so open_store can pass it
+        clock: Callable[[], datetime] | None = None,
+        poll_interval: float | None = 1.0,
+        timeout: float = 5.0,
+        delete_hub_on_close: bool = False,
+    ) -> None:
+        conn = connection_string or os.environ.get("AzureWebJobsStorage", "")  # noqa: SIM112 (the Functions name)
+        if not conn.strip():
+            raise StoreError("the Azure store needs AzureWebJobsStorage (UseDevelopmentStorage=true for Azurite)")
+        if not 1 <= partition_count <= 16:
+            raise StoreError(f"partition_count must be 1..16, not {partition_count}")
+        conn = expand_connection_string(conn)
+        self.hub_name = hub_name
+        self.partition_count = partition_count
+        self._clock = clock
+        self._offset = timedelta(0)  # callers' clock minus wall clock, learned from `now`
+        self.poll_interval = poll_interval
+        self._delete_on_close = delete_hub_on_close
+        self._lock = threading.RLock()
+        self._closed = False
+        self._claims: dict[str, _Claim] = {}  # by token
+        self._leases: dict[str, _Claim] = {}  # latest claim per instance id
+        opts: dict[str, Any] = {"connection_timeout": timeout, "read_timeout": max(timeout, 30.0), "retry_total": 2}
+        try:
+            tables = TableServiceClient.from_connection_string(conn, **opts)
+            queues = QueueServiceClient.from_connection_string(conn, **opts)
+            blobs = BlobServiceClient.from_connection_string(conn, **opts)
+        except (ValueError, AzureError) as exc:
+            raise StoreError(f"invalid AzureWebJobsStorage connection string: {exc}") from None
+        self._services = (tables, queues, blobs)
+        tprefix, qprefix = table_prefix(hub_name), queue_prefix(hub_name)
+        self._container = blobs.get_container_client(f"{qprefix}-largemessages")
+        self.large = LargeValues(self._upload, self._download)
+        self.tables = Tables(
+            tables.get_table_client(f"{tprefix}History"), tables.get_table_client(f"{tprefix}Instances"), self.large
+        )
+        self.queues = Queues(queues, qprefix, partition_count, self.large)
+        with self._errors(f"open the task hub at {_endpoint(conn)}"):
+            self._create_resources()
+
+    # -- plumbing ------------------------------------------------------------------------------
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Storage failures become StoreError with a one-line, key-free message."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except ClientAuthenticationError as exc:
+            raise StoreError(f"Azure Storage rejected the credentials while trying to {doing}: {exc.message}") from None
+        except ServiceRequestError as exc:
+            raise StoreError(f"cannot reach Azure Storage to {doing}: {exc.message}") from None
+        except HttpResponseError as exc:
+            raise StoreError(f"Azure Storage error while trying to {doing}: {exc.status_code} {exc.message}") from None
+        except AzureError as exc:
+            raise StoreError(f"Azure Storage error while trying to {doing}: {exc.message}") from None
+
+    def _create_resources(self) -> None:
+        # the first call fails fast (no retries) when the account is unreachable or the key is wrong
+        for i, table in enumerate((self.tables.history, self.tables.instances)):
+            try:
+                table.create_table(**({"retry_total": 0} if i == 0 else {}))
+            except ResourceExistsError:
+                pass
+        self.queues.create()
+        try:
+            self._container.create_container()
+        except ResourceExistsError:
+            pass
+
+    def _upload(self, name: str, data: bytes) -> None:
+        self._container.upload_blob(name, data, overwrite=True)
+
+    def _download(self, name: str) -> bytes:
+        return self._container.download_blob(name).readall()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("store is closed")
+
+    def _now(self) -> datetime:
+        """The callers' clock: the injected one, else wall time shifted by the offset seen in
+        the ``now`` arguments (so a virtual clock's hub still polls at the right times)."""
+        return utc(self._clock()) if self._clock is not None else utc_now() + self._offset
+
+    def _observe(self, now: datetime) -> datetime:
+        now = utc(now)
+        self._offset = now - utc_now()
+        return now
+
+    def _delay(self, visible_at: datetime | None) -> float:
+        return 0.0 if visible_at is None else (utc(visible_at) - self._now()).total_seconds()
+
+    def _send(self, messages: Iterable[Message]) -> None:
+        """Assign ids and send; ids are written back into the callers' messages."""
+        for m in messages:
+            copy = Message(m.target, json_copy(m.payload), m.queue, m.visible_at and utc(m.visible_at))
+            copy.id = self.queues.new_id()
+            self.queues.send(copy, self._delay(copy.visible_at))
+            m.id = copy.id
+
+    @staticmethod
+    def _validate(messages: Iterable[Message]) -> list[Message]:
+        out = list(messages)
+        for m in out:
+            if m.queue not in (ORCHESTRATOR_QUEUE, ACTIVITY_QUEUE):
+                raise ValueError(f"unknown queue {m.queue!r}")
+            json_copy(m.payload)
+        return out
+
+    def _drop_claims(self, instance_id: str) -> None:
+        self._leases.pop(instance_id, None)
+        for token in [t for t, c in self._claims.items() if c.instance_id == instance_id]:
+            del self._claims[token]
+
+    def _purge_messages(self, instance_id: str) -> None:
+        for held in [h for h in self.queues.held.values() if h.msg.target == instance_id]:
+            self.queues.delete(held)
+        for qname in (self.queues.qname_for(ORCHESTRATOR_QUEUE, instance_id), self.queues.workitems):
+            visible = self.queues.peek(qname)
+            if len(visible) < 32 and not any(m.target == instance_id for m in visible):
+                continue
+            for held in self.queues.scan(qname):
+                if held.msg.target == instance_id:
+                    self.queues.delete(held)
+
+    def _record(self, instance_id: str, cols: dict[str, Any] | None) -> InstanceRecord | None:
+        return None if cols is None else columns_record(instance_id, cols, self.large)
+
+    # -- instances -------------------------------------------------------------------------------
+    def create_instance(self, record: InstanceRecord, start: Message, *, allow_replace: bool = True) -> None:
+        (start_copy,) = self._validate([start])
+        key = key_of(record.instance_id)
+        with self._lock, self._errors(f"create instance {record.instance_id!r}"):
+            self._check_open()
+            for _ in range(10):
+                s = self.tables.read_sentinel(key)
+                old = self._record(record.instance_id, s.record)
+                if old is not None and (old.runtime_status in RUNNING_STATES or not allow_replace):
+                    raise InstanceExistsError(
+                        f"instance {record.instance_id!r} exists with status {old.runtime_status}"
+                    )
+                counter = s.counter + 1
+                cols = record_columns(record, counter, self.large, new_token())
+                new = replace(s, counter=counter, record=cols, execution_id=record.execution_id)
+                if old is not None:  # replacing a terminal instance: a new, empty history, no lease
+                    new = replace(new, history_count=0, lease_token="", lease_owner="", lease_expires=0, outbox=[])
+                    new.outbox_pending = False
+                try:
+                    self.tables.write_sentinel(new)
+                    break
+                except Stale:
+                    continue  # a racing writer: look again (it may now be running)
+            else:
+                raise ConflictError(f"instance {record.instance_id!r} kept changing during create")
+            if old is not None:
+                self._drop_claims(record.instance_id)
+                self.tables.delete_rows(key, 0)
+                self._purge_messages(record.instance_id)  # stale completions must not reach the new one
+            self.tables.project(key, cols, counter)
+            self._send([start_copy])
+            start.id = start_copy.id
+            record.etag = counter
+
+    def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        with self._lock, self._errors(f"read instance {instance_id!r}"):
+            return self._record(instance_id, self.tables.get_row(key_of(instance_id)))
+
+    def get_history(self, instance_id: str) -> list[dict[str, Any]]:
+        key = key_of(instance_id)
+        with self._lock, self._errors(f"read the history of {instance_id!r}"):
+            s = self.tables.read_sentinel(key)
+            return [row_event(r, self.large) for r in self.tables.read_rows(key, s.history_count)]
+
+    def _all_records(self) -> list[tuple[InstanceRecord, dict[str, Any]]]:
+        """Every Instances row, decoded without touching blobs (for filtering)."""
+        out = []
+        for row in self.tables.list_rows():
+            light = {k: v for k, v in row.items() if not k.endswith("BlobName")}
+            out.append((columns_record(id_of(row["PartitionKey"]), light, self.large), row))
+        return sorted(out, key=lambda p: p[0].instance_id)
+
+    def query_instances(self, query: InstanceQuery) -> QueryResult:
+        after = decode_continuation(query.continuation)
+        with self._lock, self._errors("query instances"):
+            found = [(r, row) for r, row in self._all_records() if matches(query, r)]
+            if after is not None:
+                found = [p for p in found if p[0].instance_id > after]
+            more = 0 < query.top < len(found)
+            page = found[: query.top] if more else found
+            recs = [columns_record(r.instance_id, row, self.large) for r, row in page]
+            return QueryResult(recs, encode_continuation(recs[-1].instance_id) if more else None)
+
+    def purge_instance(self, instance_id: str) -> bool:
+        key = key_of(instance_id)
+        with self._lock, self._errors(f"purge instance {instance_id!r}"):
+            existed = self.tables.get_row(key) is not None or self.tables.read_sentinel(key).record is not None
+            self.tables.delete_partition(key)
+            self.tables.delete_row(key)
+            self._drop_claims(instance_id)
+            self._purge_messages(instance_id)
+            for blob in self._container.list_blobs(name_starts_with=blob_prefix(instance_id)):
+                self._container.delete_blob(blob.name)
+            return existed
+
+    def purge_instances(self, query: InstanceQuery) -> int:
+        with self._lock:
+            with self._errors("query instances to purge"):
+                ids = [r.instance_id for r, _ in self._all_records() if matches(query, r)]
+            for instance_id in ids:
+                self.purge_instance(instance_id)
+            return len(ids)
+
+    # -- messages --------------------------------------------------------------------------------
+    def enqueue(self, messages: Iterable[Message]) -> None:
+        """Sends one by one: queues have no multi-message transaction."""
+        msgs = self._validate(messages)
+        with self._lock, self._errors("enqueue messages"):
+            self._check_open()
+            self._send(msgs)
+
+    def next_visible_time(self) -> datetime | None:
+        with self._lock:
+            best: datetime | None = None
+            for h in self.queues.held.values():
+                times = [h.msg.visible_at] if h.msg.visible_at is not None else []
+                if h.msg.queue == ACTIVITY_QUEUE and h.lease_expires is not None:
+                    times.append(h.lease_expires)
+                claim = self._leases.get(h.msg.target) if h.msg.queue == ORCHESTRATOR_QUEUE else None
+                if claim is not None:
+                    times.append(claim.expires)
+                if times and (best is None or max(times) < best):
+                    best = max(times)
+            if self.poll_interval is not None:
+                poll = self._now() + timedelta(seconds=self.poll_interval)
+                best = poll if best is None else min(best, poll)
+            return best
+
+    # -- activities ------------------------------------------------------------------------------
+    def claim_activities(self, now: datetime, limit: int, lease_seconds: float, owner: str) -> list[Message]:
+        now = self._observe(now)
+        out: list[Message] = []
+        with self._lock, self._errors("claim activities"):
+            self._check_open()
+            self.queues.receive(self.queues.workitems, lease_seconds)
+            for h in self.queues.due(ACTIVITY_QUEUE, now):
+                if len(out) >= limit:
+                    break
+                if h.lease_expires is not None and h.lease_expires > now:
+                    continue
+                if not self._keep_hidden(h, lease_seconds):
+                    continue
+                h.msg.lease_token = new_token()
+                h.lease_expires = now + timedelta(seconds=lease_seconds)
+                out.append(h.out())
+        return out
+
+    def _keep_hidden(self, h: Held, lease_seconds: float) -> bool:
+        """Make sure other processes won't see ``h`` for most of a lease (False: it's gone)."""
+        if h.hidden_until - time.monotonic() >= lease_seconds / 2:
+            return True
+        return self.queues.update(h, lease_seconds)
+
+    def complete_activity(self, item: Message, result: Message) -> None:
+        (copy,) = self._validate([result])
+        with self._lock, self._errors("complete an activity"):
+            self._check_open()
+            held = self.queues.held.get(item.id)  # type: ignore[arg-type]
+            if held is None or held.msg.queue != ACTIVITY_QUEUE:
+                return  # completed before (at-least-once delivery): write nothing
+            self._send([copy])  # the result first: a crash in between re-runs the activity
+            result.id = copy.id
+            self.queues.delete(held)
+
+    def abandon_activity(self, item: Message, delay_seconds: float = 0.0) -> None:
+        with self._lock, self._errors("abandon an activity"):
+            held = self.queues.held.get(item.id)  # type: ignore[arg-type]
+            if held is None or held.msg.queue != ACTIVITY_QUEUE:
+                return
+            if item.lease_token is not None and held.msg.lease_token != item.lease_token:
+                return  # re-claimed by another worker after our lease expired
+            self._release(held, delay_seconds)
+
+    def _release(self, held: Held, delay_seconds: float) -> None:
+        """Unlease, count the dequeue, delay; the body is rewritten so other processes agree."""
+        held.msg.lease_token = None
+        held.lease_expires = None
+        held.msg.dequeue_count += 1
+        if delay_seconds > 0:
+            held.msg.visible_at = self._now() + timedelta(seconds=delay_seconds)
+        self.queues.update(held, max(delay_seconds, 0.0), rewrite=True)
+
+    # -- introspection and repair ------------------------------------------------------------------
+    def count_messages(self, queue: str | None = None, target: str | None = None) -> int:
+        """Without ``target``: the queues' approximate counts (exact on Azurite)."""
+        with self._lock, self._errors("count messages"):
+            if target is not None:
+                return sum(1 for m in self.list_messages(target) if queue is None or m.queue == queue)
+            names = self.queues.names()
+            if queue is not None:
+                names = [self.queues.workitems] if queue == ACTIVITY_QUEUE else self.queues.control
+            return sum(self.queues.approximate_count(n) for n in names)
+
+    def list_messages(self, target: str) -> list[Message]:
+        """Held messages (including invisible ones this process knows) plus visible ones."""
+        with self._lock, self._errors(f"list the messages of {target!r}"):
+            found = {h.id: h.out() for h in self.queues.held.values() if h.msg.target == target}
+            for m in self.queues.visible_for(target):
+                found.setdefault(m.id, m)  # type: ignore[arg-type]
+            return [found[i] for i in sorted(found)]
+
+    def set_instance_row(self, record: InstanceRecord) -> None:
+        key = key_of(record.instance_id)
+        with self._lock, self._errors(f"write instance {record.instance_id!r}"):
+            for _ in range(10):
+                s = self.tables.read_sentinel(key)
+                counter = s.counter + 1
+                cols = record_columns(record, counter, self.large, new_token())
+                try:
+                    self.tables.write_sentinel(replace(s, counter=counter, record=cols))
+                    break
+                except Stale:
+                    continue
+            else:
+                raise ConflictError(f"instance {record.instance_id!r} kept changing")
+            self.tables.project(key, cols, counter)
+            record.etag = counter
+
+    def delete_hub(self) -> None:
+        """Delete the hub's tables, queues and blobs (tests, ``reset``)."""
+        with self._errors(f"delete task hub {self.hub_name!r}"):
+            for table in (self.tables.history, self.tables.instances):
+                try:
+                    table.delete_table()
+                except ResourceNotFoundError:
+                    pass
+            self.queues.delete_all()
+            try:
+                self._container.delete_container()
+            except ResourceNotFoundError:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                if self._delete_on_close:
+                    self.delete_hub()
+            finally:
+                self.queues.close()
+                for svc in self._services:
+                    svc.close()
+
+
+def open_azure_store(data_dir: Path | str | None = None, hub_name: str = DEFAULT_HUB, **opts: Any) -> AzureStore:
+    """The CLI/host entry point: the connection string comes from ``AzureWebJobsStorage``
+    (unless ``connection_string`` is given)."""
+    return AzureStore(hub_name=hub_name, data_dir=data_dir, **opts)
