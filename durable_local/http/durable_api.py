@@ -63,7 +63,7 @@ def _query_time(request: web.Request, name: str) -> Any:
         return None
     try:
         return parse_timestamp(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -95,7 +95,7 @@ async def _read_text(request: web.Request, invalid: str = "Invalid JSON content"
 # -- orchestrators --------------------------------------------------------------------------
 
 
-async def _wait_params(request: web.Request) -> tuple[float, float] | None:
+def _wait_params(request: web.Request) -> tuple[float, float] | None:
     if "timeout" not in request.query or "pollingInterval" not in request.query:
         return None
     try:
@@ -109,7 +109,7 @@ async def _wait_params(request: web.Request) -> tuple[float, float] | None:
 
 async def start(request: web.Request, ctx: HostContext, values: dict[str, str]) -> web.StreamResponse:
     """``POST orchestrators/{functionName}/{instanceId?}``."""
-    wait = await _wait_params(request)
+    wait = _wait_params(request)
     input_text: str | None = None
     text = await _read_text(request)
     if text.strip():
@@ -190,7 +190,7 @@ async def instances(request: web.Request, ctx: HostContext, values: dict[str, st
         return json_response(None, 202)
     if op == "restart":
         new_id = query_bool(request, "restartWithNewInstanceId", True)
-        wait = await _wait_params(request)
+        wait = _wait_params(request)
         rec = await run(ops.restart, ctx, iid, new_id)
         if wait is None:
             return _check_status(request, ctx, rec.instance_id)

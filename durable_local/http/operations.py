@@ -260,10 +260,7 @@ def signal_entity(ctx: HostContext, name: str, key: str, op: str, input_text: st
     """Send a one-way operation; ``input_text`` becomes ``RequestMessage.input`` (JSON text or
     None for no input)."""
     entity_id = validate_entity(ctx, name, key)
-    now = _now(ctx)
-    request = msgs.request_message(op=op, request_id=str(uuid.uuid4()), input_json=input_text, signal=True, now=now,
-                                   parent=None, parent_execution=None)
-    _enqueue(ctx, msgs.to_orchestrator(entity_id, ev.event_raised(now, msgs.ENTITY_REQUEST_EVENT, request)))
+    _enqueue(ctx, msgs.entity_signal_message(entity_id, op, input_text, _now(ctx)))
 
 
 def read_entity(ctx: HostContext, name: str, key: str) -> tuple[bool, str | None]:
