@@ -115,10 +115,10 @@ async def start(request: web.Request, ctx: HostContext, values: dict[str, str]) 
     if text.strip():
         try:
             value = json.loads(text)
-        except ValueError:
+            # the SDK sends df_dumps(input) as a JSON string; other JSON is taken as the input itself
+            input_text = value if isinstance(value, str) else (None if value is None else dumps_compact(value))
+        except (ValueError, RecursionError):
             raise ops.BadRequest("Invalid JSON content", message="Invalid JSON content") from None
-        # the SDK sends df_dumps(input) as a JSON string; other JSON is taken as the input itself
-        input_text = value if isinstance(value, str) else (None if value is None else dumps_compact(value))
     version = request.query.get("version")
     rec = await run(ops.start_orchestration, ctx, values["functionName"], values.get("instanceId"), input_text,
                     version)
@@ -253,7 +253,7 @@ async def entities(request: web.Request, ctx: HostContext, values: dict[str, str
         text = state if state is not None else "null"
         try:
             json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             text = json.dumps(text)
         return web.Response(status=200, text=text, content_type="application/json")
     op = "delete" if method == "DELETE" else request.query.get("op", "")
@@ -262,11 +262,10 @@ async def entities(request: web.Request, ctx: HostContext, values: dict[str, str
     if text.strip():
         if request.content_type == "application/json":
             try:
-                json.loads(text)
-            except ValueError as exc:
+                input_text = compact_json(json.dumps(json.loads(text)))  # a JSON null body means "no input"
+            except (ValueError, RecursionError) as exc:
                 msg = f"Could not parse JSON content: {exc}"
                 raise ops.BadRequest(msg, message=msg) from None
-            input_text = compact_json(text)  # a JSON null body means "no input"
         else:
             input_text = dumps_compact(text)  # other media types: the raw text as a string input
     await run(ops.signal_entity, ctx, name, key, op, input_text)

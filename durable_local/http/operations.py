@@ -311,5 +311,5 @@ def compact_body(text: str) -> str | None:
         return None
     try:
         return msgs.dumps_compact(json.loads(text))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadRequest("Invalid JSON content", message="Invalid JSON content") from None
