@@ -118,13 +118,13 @@ class EpisodeMixin:
         self,
         item: OrchestrationWorkItem,
         *,
-        instance: InstanceRecord,
+        instance: InstanceRecord | None,
         new_history: Sequence[dict[str, Any]],
         replace_history: bool = False,
         outgoing: Sequence[Message] = (),
         consumed: Sequence[int] | None = None,
     ) -> None:
-        if instance.instance_id != item.instance_id:
+        if instance is not None and instance.instance_id != item.instance_id:
             raise ValueError(f"record {instance.instance_id!r} does not belong to {item.instance_id!r}")
         events = json_copy(list(new_history))
         out = self._validate(outgoing)
@@ -134,16 +134,19 @@ class EpisodeMixin:
             if claim is None or claim.instance_id != item.instance_id:
                 raise ConflictError(f"lease on {item.instance_id!r} was lost")
             s = claim.sentinel
-            if instance.etag != s.counter:
-                raise ConflictError(f"etag mismatch on {item.instance_id!r}: have {instance.etag}, stored {s.counter}")
             key = key_of(item.instance_id)
-            start = 0 if replace_history else s.history_count
-            rows = [
-                history_row(key, start + i, instance.execution_id, e, self.large, claim.token)
-                for i, e in enumerate(events)
-            ]
-            counter = s.counter + 1
-            cols = record_columns(instance, counter, self.large, claim.token)
+            if instance is not None and instance.etag != s.counter:
+                raise ConflictError(f"etag mismatch on {item.instance_id!r}: have {instance.etag}, stored {s.counter}")
+            rows: list[dict[str, Any]] = []
+            start, counter, cols = s.history_count, s.counter, s.record
+            if instance is not None:  # None: consume-only, no row or history written
+                start = 0 if replace_history else s.history_count
+                rows = [
+                    history_row(key, start + i, instance.execution_id, e, self.large, claim.token)
+                    for i, e in enumerate(events)
+                ]
+                counter = s.counter + 1
+                cols = record_columns(instance, counter, self.large, claim.token)
             copies = [Message(m.target, json_copy(m.payload), m.queue, m.visible_at) for m in out]
             for c in copies:
                 c.id = self.queues.new_id()
@@ -153,7 +156,7 @@ class EpisodeMixin:
                 s,
                 history_count=start + len(rows),
                 counter=counter,
-                execution_id=instance.execution_id,
+                execution_id=s.execution_id if instance is None else instance.execution_id,
                 lease_token="",
                 lease_owner="",
                 lease_expires=0,
@@ -168,10 +171,11 @@ class EpisodeMixin:
                 raise ConflictError(f"lease on {item.instance_id!r} was lost (the sentinel changed)") from None
             # committed: from here on, failures are repaired by the outbox / redelivery
             self._end_claim(claim)
-            instance.etag = counter
-            self.tables.project(key, cols, counter)
-            if replace_history and s.history_count > new.history_count:
-                self.tables.delete_rows(key, new.history_count)
+            if instance is not None and cols is not None:
+                instance.etag = counter
+                self.tables.project(key, cols, counter)
+                if replace_history and s.history_count > new.history_count:
+                    self.tables.delete_rows(key, new.history_count)
             for c, m in zip(copies, out, strict=True):
                 self.queues.send(c, self._delay(c.visible_at))
                 m.id = c.id
