@@ -14,6 +14,7 @@ from pathlib import Path
 
 from durable_local.app_loader import AppLoadError
 from durable_local.store.base import StoreError
+from durable_local.tools import cli as tools_cli
 
 
 def _is_loopback(host: str) -> bool:
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-remote-without-keys", action="store_true", help="bind a non-loopback address with auth off (unsafe)"
     )
     s.add_argument("-v", "--verbose", action="store_true")
+    tools_cli.add_subcommands(sub)
     return p
 
 
@@ -90,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
     )
+    if args.command in tools_cli.COMMANDS:
+        return tools_cli.run(args)
     if args.command == "start":
         if not _is_loopback(args.host) and not args.master_key and not args.allow_remote_without_keys:
             print(
