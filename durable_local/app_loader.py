@@ -243,6 +243,29 @@ def index_functions(register: Any) -> list[FunctionInfo]:
     return out
 
 
+def _indexed_by_us(module: Any) -> bool:
+    if module is None:
+        return False
+    try:
+        return id(_find_register(module)) in _INDEX_CACHE
+    except AppLoadError:
+        return False
+
+
+def _forget_app_modules(app_dir: Path, module_name: str) -> None:
+    """Drop the app's modules (function_app and the packages it imports from app_dir), but
+    never the host itself or test code that happens to live in the same folder."""
+    keep = {"durable_local", "tests", "bench", "scripts"}
+    sys.modules.pop(module_name, None)
+    for name, mod in list(sys.modules.items()):
+        path = getattr(mod, "__file__", None)
+        if not path or name.split(".")[0] in keep:
+            continue
+        resolved = Path(path).resolve()
+        if resolved.is_relative_to(app_dir) and ".venv" not in resolved.relative_to(app_dir).parts:
+            del sys.modules[name]
+
+
 def load_app(app_dir: Path | str, *, apply_settings: bool = True) -> LoadedApp:
     """Import and index the app in ``app_dir``; raise AppLoadError with a readable message."""
     app_dir = Path(app_dir).resolve()
@@ -255,9 +278,11 @@ def load_app(app_dir: Path | str, *, apply_settings: bool = True) -> LoadedApp:
     if str(app_dir) not in sys.path:
         sys.path.insert(0, str(app_dir))
     try:
-        loaded = sys.modules.get(module_name)
-        if loaded is not None and Path(getattr(loaded, "__file__", "") or "").parent != app_dir:
-            del sys.modules[module_name]
+        if not _indexed_by_us(sys.modules.get(module_name)):
+            # Like a fresh worker process: import the app's own modules anew. An app object
+            # indexed elsewhere in this process (or another app with the same module name)
+            # cannot be reused, since get_functions() may only run once per app object.
+            _forget_app_modules(app_dir, module_name)
         module = importlib.import_module(module_name)
     except Exception as exc:
         tb = traceback.extract_tb(exc.__traceback__)
