@@ -12,6 +12,7 @@ window.DL = window.DL || {};
     for (const [name, value] of Object.entries(attrs || {})) {
       if (value === undefined || value === null || value === false) continue;
       if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
+      else if (name === "style") node.style.cssText = value; // CSSOM: allowed by the page's CSP
       else if (value === true) node.setAttribute(name, "");
       else node.setAttribute(name, String(value));
     }

@@ -13,7 +13,7 @@ DL.views = DL.views || {};
 
   /** A button that asks for a second click (within 4 s) before it runs `fn`. */
   function confirmButton(id, label, cls, fn) {
-    const button = el("button", { type: "button", id, class: `btn ${cls}` }, label);
+    const button = el("button", { type: "button", id, class: `btn ${cls}`, disabled: true }, label);
     let timer = null;
     button.addEventListener("click", () => {
       if (button.dataset.armed) {
@@ -41,8 +41,8 @@ DL.views = DL.views || {};
       "aria-label": "Reason", value: "" });
     const why = () => reason.value.trim() || "from the dashboard";
 
-    const approve = el("button", { type: "button", id: "approve-btn", class: "btn btn-ok" }, "✓ Approve");
-    const reject = el("button", { type: "button", id: "reject-btn", class: "btn btn-danger" }, "✗ Reject");
+    const approve = el("button", { type: "button", id: "approve-btn", disabled: true, class: "btn btn-ok" }, "✓ Approve");
+    const reject = el("button", { type: "button", id: "reject-btn", disabled: true, class: "btn btn-danger" }, "✗ Reject");
     const send = (approved) => DL.act(approved ? "Approve" : "Reject", () =>
       DL.api.raiseEvent(id, "ApprovalResponse", { approved, approver: "dashboard" }));
     approve.addEventListener("click", () => send(true));
@@ -55,9 +55,9 @@ DL.views = DL.views || {};
 
     const terminate = confirmButton("terminate-btn", "Terminate", "btn-danger",
       () => DL.act("Terminate", () => DL.api.terminate(id, why())));
-    const suspend = el("button", { type: "button", id: "suspend-btn", class: "btn" }, "Suspend");
+    const suspend = el("button", { type: "button", id: "suspend-btn", disabled: true, class: "btn" }, "Suspend");
     suspend.addEventListener("click", () => DL.act("Suspend", () => DL.api.suspend(id, why())));
-    const resume = el("button", { type: "button", id: "resume-btn", class: "btn" }, "Resume");
+    const resume = el("button", { type: "button", id: "resume-btn", disabled: true, class: "btn" }, "Resume");
     resume.addEventListener("click", () => DL.act("Resume", () => DL.api.resume(id, why())));
     const restart = confirmButton("restart-btn", "Restart", "", async () => {
       const newId = await DL.act("Restart", () => DL.api.restart(id, true));

@@ -50,8 +50,8 @@ window.DL = window.DL || {};
           note: failed ? (e.Reason || "failed") : "",
         });
       } else if (type === "TimerCreated") {
-        const row = { kind: "timer", label: "timer", start: t, end: ms(e.FireAt), state: running ? "pending" : "canceled",
-          event: e, fireAt: e.FireAt, note: `fires at ${e.FireAt || "?"}` };
+        const row = { kind: "timer", label: `timer ${duration(ms(e.FireAt) - t)}`, start: t, end: ms(e.FireAt),
+          state: running ? "pending" : "canceled", event: e, fireAt: e.FireAt, note: `fires at ${e.FireAt || "?"}` };
         rows.push(row);
         timers.push(row);
       } else if (type === "TimerFired") {
@@ -61,7 +61,7 @@ window.DL = window.DL || {};
       } else if (type === "EventSent") {
         const call = entityCall(e);
         const row = { kind: call ? "entity" : "marker", start: t, end: t, event: e,
-          label: call ? `${call.target} · ${call.op}` : `event sent: ${e.Name || ""}`,
+          label: call ? `${call.op} → ${call.target}` : `event sent: ${e.Name || ""}`,
           state: call && call.id && !call.signal ? (running ? "pending" : "canceled") : "ok" };
         if (call && call.id && !call.signal) calls.set(call.id, row);
         rows.push(row);
@@ -84,7 +84,14 @@ window.DL = window.DL || {};
         rows.push({ kind: "marker", label, start: t, end: t, state: type === "ExecutionTerminated" ? "failed" : "ok", event: e });
       }
     }
+    const last = Math.max(...rows.filter((r) => r.kind !== "timer").map((r) => r.end).filter(Number.isFinite));
     for (const row of rows) {
+      // a timer that never fired in a finished instance was abandoned (e.g. the event won the race)
+      if (row.kind === "timer" && row.state === "canceled" && Number.isFinite(last)) {
+        row.end = Math.max(row.start, last);
+        row.note = `never fired (was due ${row.fireAt})`;
+        row.label = `${row.label} · not fired`;
+      }
       if (attempts.get(row.label) > 1 && (row.kind === "activity" || row.kind === "suborch")) row.retried = true;
       if (!Number.isFinite(row.end) || row.end < row.start) row.end = row.start;
     }
