@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from durable_local.testing import HostHarness
+from durable_local.testing import HostHarness, running_host
 from tests.dashboard.cdp import Page
-from tests.dashboard.conftest import ARTIFACTS
+from tests.dashboard.conftest import ARTIFACTS, REPO
 from tests.e2e.conftest import finish_with_clock, make_order, stock, unique
 
 pytestmark = pytest.mark.browser
@@ -34,6 +35,7 @@ async def test_approve_a_large_order_with_one_click(host: HostHarness, page: Pag
 
     await page.goto(host.url("/_durable/"))
     await page.wait_for(f"document.querySelector('{_row(oid)} .tag-approval')", what="the order in the list")
+    await page.screenshot(ARTIFACTS / "dashboard-list.png")
     await page.click(f"{_row(oid)} a.iid")
     await page.wait_for("document.body.dataset.view === 'instance'", what="the instance page")
     await page.wait_for("!document.getElementById('approval').hidden", what="the approval callout")
@@ -85,6 +87,7 @@ async def test_reject_and_timeline_shows_retries_and_parallel_calls(host: HostHa
     assert await page.evaluate("document.querySelectorAll('#timeline .tl-retry.tl-failed').length") == 2
     assert await page.evaluate("document.querySelectorAll('#timeline .tl-timer.tl-ok').length") == 2
     assert "attempt 3" in await page.text("#timeline")
+    await page.screenshot(ARTIFACTS / "dashboard-retries.png")
 
     await page.goto(host.url(f"/_durable/#/instances/{flaky}"))
     await page.wait_for("document.querySelectorAll('#timeline .tl-parallel').length >= 2", what="a parallel group")
@@ -173,3 +176,19 @@ async def test_entities_page_shows_current_state(host: HostHarness, page: Page) 
     assert '"quantity": 7' in state
     await page.type_into("#entity-name", "nosuchentity")
     await page.wait_for("document.querySelector('#entities-body .empty')", what="an empty filtered list")
+
+
+async def test_with_keys_the_page_passes_the_master_key_along(app_env: Path, page: Page) -> None:
+    key = "browser-test-master-key"
+    async with running_host(REPO, store="memory", data_dir=app_env / "durable", master_key=key) as h:
+        iid = unique("keyed")
+        code, _, _ = await h.post(f"{WEBHOOK}/orchestrators/approval_workflow/{iid}", json={"timeoutHours": 1},
+                                  headers={"x-functions-key": key})
+        assert code == 202
+        await page.goto(h.url(f"/_durable/?code={key}"))
+        await page.wait_for(f"document.querySelector('{_row(iid)}')", what="the instance listed with the key")
+        await page.click(f"{_row(iid)} a.iid")
+        await page.wait_for("!document.getElementById('approval').hidden", what="the approval callout")
+        await page.click("#approve-btn")
+        await page.wait_for("document.body.dataset.instanceStatus === 'Completed'", what="Completed")
+        assert (await h.status(iid, code=key))["output"]["status"] == "approved"

@@ -68,10 +68,10 @@ DL.views = DL.views || {};
       if (r) DL.go("/");
     });
 
-    const eventName = el("input", { type: "text", id: "event-name", placeholder: "Event name", required: true,
-      "aria-label": "Event name", value: "ApprovalResponse", spellcheck: "false" });
-    const eventBody = el("textarea", { id: "event-body", rows: 3, "aria-label": "Event data (JSON)", spellcheck: "false" },
-      '{"approved": true, "approver": "dashboard", "comment": ""}');
+    const eventName = el("input", { type: "text", id: "event-name", placeholder: "Event name, e.g. ApprovalResponse",
+      "aria-label": "Event name", spellcheck: "false" });
+    const eventBody = el("textarea", { id: "event-body", rows: 2, "aria-label": "Event data (JSON)", spellcheck: "false",
+      placeholder: 'Event data (JSON), e.g. {"approved": true, "approver": "me", "comment": "ok"}' });
     const form = el("form", { class: "raise", id: "raise-form" }, eventName, eventBody,
       el("button", { type: "submit", class: "btn", id: "raise-btn" }, "Raise event"));
     form.addEventListener("submit", (ev) => {
