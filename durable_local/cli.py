@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def _serve(args: argparse.Namespace) -> int:
     from durable_local.runtime.host import Host, HostConfig
+    from durable_local.runtime.worker import shutdown_worker
 
     config = HostConfig(
         app_dir=args.app_dir,
@@ -82,6 +83,7 @@ async def _serve(args: argparse.Namespace) -> int:
     await stop.wait()
     print("\nStopping: finishing in-flight work...", flush=True)
     await host.stop()
+    shutdown_worker()
     print("Stopped.", flush=True)
     return 0
 
@@ -104,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         try:
             return asyncio.run(_serve(args))
+        except KeyboardInterrupt:  # Ctrl-C before start-up finished
+            print("Stopped.", file=sys.stderr)
+            return 130
         except AppLoadError as exc:
             print(f"error: the app failed to load: {exc}", file=sys.stderr)
             return 1

@@ -40,3 +40,27 @@ async def run_on_worker(fn: Callable[..., Coroutine[Any, Any, Any]], /, *args: A
     """Run ``await fn(*args, **kwargs)`` on the worker loop and await its result here."""
     future = asyncio.run_coroutine_threadsafe(fn(*args, **kwargs), worker_loop())
     return await asyncio.wrap_future(future)
+
+
+async def _close_sdk_session() -> None:
+    # The SDK keeps one module-global aiohttp session for client calls; close it on the
+    # loop that owns it, or the interpreter reports it unclosed at exit.
+    import sys
+
+    http_utils = sys.modules.get("azure.durable_functions.models.utils.http_utils")
+    if http_utils is not None:
+        await http_utils._close_session()
+
+
+def shutdown_worker(timeout: float = 5.0) -> None:
+    """Close the SDK's client session and stop the worker loop (process exit only)."""
+    global _loop
+    with _lock:
+        loop, _loop = _loop, None
+    if loop is None or loop.is_closed():
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(_close_sdk_session(), loop).result(timeout)
+    except Exception:  # best effort: the process is exiting anyway
+        pass
+    loop.call_soon_threadsafe(loop.stop)
