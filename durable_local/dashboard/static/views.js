@@ -51,6 +51,7 @@ DL.views = DL.views || {};
       top: PAGE_SIZES.includes(Number(params.get("top"))) ? Number(params.get("top")) : 25,
     };
     const pages = pager(() => DL.refreshNow());
+    let shown = null;
 
     function saveHash() {
       const q = new URLSearchParams();
@@ -109,6 +110,10 @@ DL.views = DL.views || {};
       const { items, next } = await DL.api.listInstances({
         statuses: state.statuses, prefix: state.prefix, top: state.top, token: pages.token(),
       });
+      pages.update(next, items.length);
+      const signature = JSON.stringify(items);
+      if (signature === shown) return; // unchanged: keep the rows (and the pointer's target) as they are
+      shown = signature;
       body.replaceChildren(...items.map((s) => el("tr", { "data-instance-id": s.instanceId, "data-status": s.runtimeStatus },
         el("td", {}, el("a", { href: DL.instanceHref(s.instanceId), class: "iid" }, s.instanceId)),
         el("td", {}, s.name),
@@ -120,13 +125,13 @@ DL.views = DL.views || {};
       if (!items.length) {
         body.append(el("tr", {}, el("td", { colspan: 6, class: "muted empty" }, "No instances match.")));
       }
-      pages.update(next, items.length);
     }
     return { refresh };
   };
 
   DL.views.entities = function (container) {
     let name = "";
+    let shown = null;
     const pages = pager(() => DL.refreshNow());
     const filter = el("input", { type: "search", id: "entity-name", placeholder: "Entity name (e.g. inventoryentity)",
       "aria-label": "Entity name", autocomplete: "off", spellcheck: "false" });
@@ -145,6 +150,10 @@ DL.views = DL.views || {};
 
     async function refresh() {
       const { items, next } = await DL.api.listEntities({ name, top: 25, token: pages.token() });
+      pages.update(next, items.length);
+      const signature = JSON.stringify(items);
+      if (signature === shown) return;
+      shown = signature;
       body.replaceChildren(...items.map((e) => el("tr", {
         "data-entity": `${e.entityId.name}@${e.entityId.key}`,
       },
@@ -153,7 +162,6 @@ DL.views = DL.views || {};
       el("td", { class: "time" }, DL.fmtTime(e.lastOperationTime)),
       el("td", {}, DL.jsonBlock(e.state, { class: "json compact" })))));
       if (!items.length) body.append(el("tr", {}, el("td", { colspan: 4, class: "muted empty" }, "No entities.")));
-      pages.update(next, items.length);
     }
     return { refresh };
   };
