@@ -33,6 +33,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -108,6 +109,7 @@ class _Claim:
     token: str
     sentinel: Sentinel  # as written by the claim (its etag guards the commit)
     expires: datetime
+    history: list[dict[str, Any]]  # as handed out (the commit extends it for the cache)
 
 
 class AzureStore(EpisodeMixin):
@@ -138,7 +140,11 @@ class AzureStore(EpisodeMixin):
         self._offset = timedelta(0)  # callers' clock minus wall clock, learned from `now`
         self.poll_interval = poll_interval
         self._delete_on_close = delete_hub_on_close
-        self._lock = threading.RLock()
+        # claims of each kind serialize (they hand out held messages); commits don't need to:
+        # the instance lease makes them exclusive. Scans (purge, list) take both.
+        self._claim_lock = threading.RLock()
+        self._act_lock = threading.RLock()
+        self._pool = ThreadPoolExecutor(max_workers=max(8, partition_count), thread_name_prefix="azure-store")
         self._closed = False
         self._claims: dict[str, _Claim] = {}  # by token
         self._leases: dict[str, _Claim] = {}  # latest claim per instance id
@@ -196,6 +202,11 @@ class AzureStore(EpisodeMixin):
     def _download(self, name: str) -> bytes:
         return self._container.download_blob(name).readall()
 
+    @contextmanager
+    def _scan_lock(self) -> Iterator[None]:
+        with self._claim_lock, self._act_lock:
+            yield
+
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError("store is closed")
@@ -236,7 +247,7 @@ class AzureStore(EpisodeMixin):
             del self._claims[token]
 
     def _purge_messages(self, instance_id: str) -> None:
-        for held in [h for h in self.queues.held.values() if h.msg.target == instance_id]:
+        for held in [h for h in list(self.queues.held.values()) if h.msg.target == instance_id]:
             self.queues.delete(held)
         for qname in (self.queues.qname_for(ORCHESTRATOR_QUEUE, instance_id), self.queues.workitems):
             visible = self.queues.peek(qname)
@@ -253,7 +264,7 @@ class AzureStore(EpisodeMixin):
     def create_instance(self, record: InstanceRecord, start: Message, *, allow_replace: bool = True) -> None:
         (start_copy,) = self._validate([start])
         key = key_of(record.instance_id)
-        with self._lock, self._errors(f"create instance {record.instance_id!r}"):
+        with self._errors(f"create instance {record.instance_id!r}"):
             self._check_open()
             for _ in range(10):
                 s = self.tables.read_sentinel(key)
@@ -268,6 +279,7 @@ class AzureStore(EpisodeMixin):
                 if old is not None:  # replacing a terminal instance: a new, empty history, no lease
                     new = replace(new, history_count=0, lease_token="", lease_owner="", lease_expires=0, outbox=[])
                     new.outbox_pending = False
+                self.tables.forget(key)
                 try:
                     self.tables.write_sentinel(new)
                     break
@@ -276,21 +288,22 @@ class AzureStore(EpisodeMixin):
             else:
                 raise ConflictError(f"instance {record.instance_id!r} kept changing during create")
             if old is not None:
-                self._drop_claims(record.instance_id)
                 self.tables.delete_rows(key, 0)
-                self._purge_messages(record.instance_id)  # stale completions must not reach the new one
+                with self._scan_lock():
+                    self._drop_claims(record.instance_id)
+                    self._purge_messages(record.instance_id)  # stale completions must not reach the new one
             self.tables.project(key, cols, counter)
             self._send([start_copy])
             start.id = start_copy.id
             record.etag = counter
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
-        with self._lock, self._errors(f"read instance {instance_id!r}"):
+        with self._errors(f"read instance {instance_id!r}"):
             return self._record(instance_id, self.tables.get_row(key_of(instance_id)))
 
     def get_history(self, instance_id: str) -> list[dict[str, Any]]:
         key = key_of(instance_id)
-        with self._lock, self._errors(f"read the history of {instance_id!r}"):
+        with self._errors(f"read the history of {instance_id!r}"):
             s = self.tables.read_sentinel(key)
             return [row_event(r, self.large) for r in self.tables.read_rows(key, s.history_count)]
 
@@ -304,7 +317,7 @@ class AzureStore(EpisodeMixin):
 
     def query_instances(self, query: InstanceQuery) -> QueryResult:
         after = decode_continuation(query.continuation)
-        with self._lock, self._errors("query instances"):
+        with self._errors("query instances"):
             found = [(r, row) for r, row in self._all_records() if matches(query, r)]
             if after is not None:
                 found = [p for p in found if p[0].instance_id > after]
@@ -315,8 +328,9 @@ class AzureStore(EpisodeMixin):
 
     def purge_instance(self, instance_id: str) -> bool:
         key = key_of(instance_id)
-        with self._lock, self._errors(f"purge instance {instance_id!r}"):
+        with self._scan_lock(), self._errors(f"purge instance {instance_id!r}"):
             existed = self.tables.get_row(key) is not None or self.tables.read_sentinel(key).record is not None
+            self.tables.forget(key)
             self.tables.delete_partition(key)
             self.tables.delete_row(key)
             self._drop_claims(instance_id)
@@ -326,43 +340,41 @@ class AzureStore(EpisodeMixin):
             return existed
 
     def purge_instances(self, query: InstanceQuery) -> int:
-        with self._lock:
-            with self._errors("query instances to purge"):
-                ids = [r.instance_id for r, _ in self._all_records() if matches(query, r)]
-            for instance_id in ids:
-                self.purge_instance(instance_id)
-            return len(ids)
+        with self._errors("query instances to purge"):
+            ids = [r.instance_id for r, _ in self._all_records() if matches(query, r)]
+        for instance_id in ids:
+            self.purge_instance(instance_id)
+        return len(ids)
 
     # -- messages --------------------------------------------------------------------------------
     def enqueue(self, messages: Iterable[Message]) -> None:
         """Sends one by one: queues have no multi-message transaction."""
         msgs = self._validate(messages)
-        with self._lock, self._errors("enqueue messages"):
+        with self._errors("enqueue messages"):
             self._check_open()
             self._send(msgs)
 
     def next_visible_time(self) -> datetime | None:
-        with self._lock:
-            best: datetime | None = None
-            for h in self.queues.held.values():
-                times = [h.msg.visible_at] if h.msg.visible_at is not None else []
-                if h.msg.queue == ACTIVITY_QUEUE and h.lease_expires is not None:
-                    times.append(h.lease_expires)
-                claim = self._leases.get(h.msg.target) if h.msg.queue == ORCHESTRATOR_QUEUE else None
-                if claim is not None:
-                    times.append(claim.expires)
-                if times and (best is None or max(times) < best):
-                    best = max(times)
-            if self.poll_interval is not None:
-                poll = self._now() + timedelta(seconds=self.poll_interval)
-                best = poll if best is None else min(best, poll)
-            return best
+        best: datetime | None = None  # no lock: a snapshot of the registry is enough
+        for h in list(self.queues.held.values()):
+            times = [h.msg.visible_at] if h.msg.visible_at is not None else []
+            if h.msg.queue == ACTIVITY_QUEUE and h.lease_expires is not None:
+                times.append(h.lease_expires)
+            claim = self._leases.get(h.msg.target) if h.msg.queue == ORCHESTRATOR_QUEUE else None
+            if claim is not None:
+                times.append(claim.expires)
+            if times and (best is None or max(times) < best):
+                best = max(times)
+        if self.poll_interval is not None:
+            poll = self._now() + timedelta(seconds=self.poll_interval)
+            best = poll if best is None else min(best, poll)
+        return best
 
     # -- activities ------------------------------------------------------------------------------
     def claim_activities(self, now: datetime, limit: int, lease_seconds: float, owner: str) -> list[Message]:
         now = self._observe(now)
         out: list[Message] = []
-        with self._lock, self._errors("claim activities"):
+        with self._act_lock, self._errors("claim activities"):
             self._check_open()
             self.queues.receive(self.queues.workitems, lease_seconds)
             for h in self.queues.due(ACTIVITY_QUEUE, now):
@@ -385,17 +397,19 @@ class AzureStore(EpisodeMixin):
 
     def complete_activity(self, item: Message, result: Message) -> None:
         (copy,) = self._validate([result])
-        with self._lock, self._errors("complete an activity"):
+        with self._errors("complete an activity"):
             self._check_open()
-            held = self.queues.held.get(item.id)  # type: ignore[arg-type]
-            if held is None or held.msg.queue != ACTIVITY_QUEUE:
-                return  # completed before (at-least-once delivery): write nothing
+            with self._act_lock:
+                held = self.queues.held.get(item.id)  # type: ignore[arg-type]
+                if held is None or held.msg.queue != ACTIVITY_QUEUE:
+                    return  # completed before (at-least-once delivery): write nothing
+                self.queues.forget(held)  # no claim or second completion can take it now
             self._send([copy])  # the result first: a crash in between re-runs the activity
             result.id = copy.id
             self.queues.delete(held)
 
     def abandon_activity(self, item: Message, delay_seconds: float = 0.0) -> None:
-        with self._lock, self._errors("abandon an activity"):
+        with self._act_lock, self._errors("abandon an activity"):
             held = self.queues.held.get(item.id)  # type: ignore[arg-type]
             if held is None or held.msg.queue != ACTIVITY_QUEUE:
                 return
@@ -415,7 +429,7 @@ class AzureStore(EpisodeMixin):
     # -- introspection and repair ------------------------------------------------------------------
     def count_messages(self, queue: str | None = None, target: str | None = None) -> int:
         """Without ``target``: the queues' approximate counts (exact on Azurite)."""
-        with self._lock, self._errors("count messages"):
+        with self._scan_lock(), self._errors("count messages"):
             if target is not None:
                 return sum(1 for m in self.list_messages(target) if queue is None or m.queue == queue)
             names = self.queues.names()
@@ -425,19 +439,20 @@ class AzureStore(EpisodeMixin):
 
     def list_messages(self, target: str) -> list[Message]:
         """Held messages (including invisible ones this process knows) plus visible ones."""
-        with self._lock, self._errors(f"list the messages of {target!r}"):
-            found = {h.id: h.out() for h in self.queues.held.values() if h.msg.target == target}
+        with self._scan_lock(), self._errors(f"list the messages of {target!r}"):
+            found = {h.id: h.out() for h in list(self.queues.held.values()) if h.msg.target == target}
             for m in self.queues.visible_for(target):
                 found.setdefault(m.id, m)  # type: ignore[arg-type]
             return [found[i] for i in sorted(found)]
 
     def set_instance_row(self, record: InstanceRecord) -> None:
         key = key_of(record.instance_id)
-        with self._lock, self._errors(f"write instance {record.instance_id!r}"):
+        with self._errors(f"write instance {record.instance_id!r}"):
             for _ in range(10):
                 s = self.tables.read_sentinel(key)
                 counter = s.counter + 1
                 cols = record_columns(record, counter, self.large, new_token())
+                self.tables.forget(key)
                 try:
                     self.tables.write_sentinel(replace(s, counter=counter, record=cols))
                     break
@@ -463,7 +478,7 @@ class AzureStore(EpisodeMixin):
                 pass
 
     def close(self) -> None:
-        with self._lock:
+        with self._scan_lock():
             if self._closed:
                 return
             self._closed = True
@@ -471,6 +486,7 @@ class AzureStore(EpisodeMixin):
                 if self._delete_on_close:
                     self.delete_hub()
             finally:
+                self._pool.shutdown(wait=False)
                 self.queues.close()
                 for svc in self._services:
                     svc.close()

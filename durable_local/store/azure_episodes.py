@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ._common import json_copy, new_token, to_us
 from .azure_codec import history_row, key_of, message_body, record_columns, row_event
 from .azure_queues import Held, Queues
-from .azure_tables import Stale, Tables
+from .azure_tables import Sentinel, Stale, Tables
 from .base import ORCHESTRATOR_QUEUE, ConflictError, InstanceRecord, Message, OrchestrationWorkItem
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
 class EpisodeMixin:
     # provided by AzureStore
-    _lock: threading.RLock
+    _claim_lock: threading.RLock
+    _pool: ThreadPoolExecutor
     _claims: dict[str, _Claim]
     _leases: dict[str, _Claim]
     queues: Queues
@@ -51,10 +53,9 @@ class EpisodeMixin:
     ) -> list[OrchestrationWorkItem]:
         now = self._observe(now)
         items: list[OrchestrationWorkItem] = []
-        with self._lock, self._errors("claim orchestrations"):
+        with self._claim_lock, self._errors("claim orchestrations"):
             self._check_open()
-            for qname in self.queues.control:
-                self.queues.receive(qname, lease_seconds)
+            list(self._pool.map(lambda q: self.queues.receive(q, lease_seconds), self.queues.control))
             groups: dict[str, list[Held]] = {}  # dict order: by each instance's oldest message
             for h in self.queues.due(ORCHESTRATOR_QUEUE, now):
                 groups.setdefault(h.msg.target, []).append(h)
@@ -75,21 +76,28 @@ class EpisodeMixin:
         from .azure import _Claim
 
         key = key_of(instance_id)
-        s = self.tables.read_sentinel(key)
-        if s.lease_token and s.lease_expires > to_us(now):
-            return None  # leased by another process: its messages stay hidden with us
-        if s.outbox_pending:
-            for text in s.outbox:  # the last commit may have died before sending these
-                self.queues.resend(text, self._delay)
+        cached = self.tables.cached(key)
+        s = cached[0] if cached is not None else self.tables.read_sentinel(key)
         token = new_token()
         expires = now + timedelta(seconds=lease_seconds)
-        leased = replace(
-            s, lease_token=token, lease_owner=owner, lease_expires=to_us(expires), outbox_pending=False, outbox=[]
-        )
-        try:
-            leased = self.tables.write_sentinel(leased)
-        except Stale:
-            return None
+        while True:
+            if s.lease_token and s.lease_expires > to_us(now):
+                return None  # leased by another process: its messages stay hidden with us
+            if s.outbox_pending:
+                for text in s.outbox:  # the last commit may have died before sending these
+                    self.queues.resend(text, self._delay)
+            leased = replace(
+                s, lease_token=token, lease_owner=owner, lease_expires=to_us(expires), outbox_pending=False, outbox=[]
+            )
+            try:
+                leased = self.tables.write_sentinel(leased)
+                break
+            except Stale:
+                if cached is None:
+                    return None  # another claimer won
+                cached = None  # someone wrote since we cached: read again
+                self.tables.forget(key)
+                s = self.tables.read_sentinel(key)
         live = [h for h in held if self._keep_hidden(h, lease_seconds)]
         if not live:  # all consumed elsewhere meanwhile: give the lease back
             try:
@@ -97,14 +105,17 @@ class EpisodeMixin:
             except Stale:
                 pass
             return None
-        claim = _Claim(instance_id, token, leased, expires)
+        if cached is not None:
+            history = cached[1]
+        else:
+            history = [row_event(r, self.large) for r in self.tables.read_rows(key, s.history_count)]
+        claim = _Claim(instance_id, token, leased, expires, history)
         self._claims[token] = claim
         self._leases[instance_id] = claim
-        history = [row_event(r, self.large) for r in self.tables.read_rows(key, s.history_count)]
         return OrchestrationWorkItem(
             instance_id=instance_id,
             instance=self._record(instance_id, s.record),
-            history=history,
+            history=json_copy(history),
             messages=[h.out() for h in live],
             lease_token=token,
         )
@@ -128,7 +139,9 @@ class EpisodeMixin:
             raise ValueError(f"record {instance.instance_id!r} does not belong to {item.instance_id!r}")
         events = json_copy(list(new_history))
         out = self._validate(outgoing)
-        with self._lock, self._errors(f"commit an episode of {item.instance_id!r}"):
+        # no store lock: the lease makes the instance ours; the local lease (``_leases``) is
+        # kept until the very end so that claims on other threads leave its messages alone
+        with self._errors(f"commit an episode of {item.instance_id!r}"):
             self._check_open()
             claim = self._claims.get(item.lease_token)
             if claim is None or claim.instance_id != item.instance_id:
@@ -170,34 +183,54 @@ class EpisodeMixin:
                 self._end_claim(claim)
                 raise ConflictError(f"lease on {item.instance_id!r} was lost (the sentinel changed)") from None
             # committed: from here on, failures are repaired by the outbox / redelivery
-            self._end_claim(claim)
+            # two phases: consumed messages go only once the outgoing ones are out, so that a
+            # crash in between leaves them to be redelivered and to trigger the outbox resend
+            first: list[Callable[[], object]] = [
+                lambda c=c: self.queues.send(c, self._delay(c.visible_at)) for c in copies
+            ]
             if instance is not None and cols is not None:
                 instance.etag = counter
-                self.tables.project(key, cols, counter)
+                first.append(lambda: self.tables.project(key, cols, counter))
                 if replace_history and s.history_count > new.history_count:
-                    self.tables.delete_rows(key, new.history_count)
+                    first.append(lambda: self.tables.delete_rows(key, new.history_count))
+            self._run(first)
             for c, m in zip(copies, out, strict=True):
-                self.queues.send(c, self._delay(c.visible_at))
                 m.id = c.id
-            for mid in ids:
-                gone = self.queues.held.get(mid)  # type: ignore[arg-type]
-                if gone is not None and gone.msg.target == item.instance_id:
-                    self.queues.delete(gone)
+            held = [self.queues.held.get(mid) for mid in ids]  # type: ignore[arg-type]
+            then: list[Callable[[], object]] = [
+                lambda h=h: self.queues.delete(h) for h in held if h and h.msg.target == item.instance_id
+            ]
+            cleared: list[Sentinel | None] = [new]
             if new.outbox_pending:
-                self.tables.clear_outbox(new)
+                then.append(lambda: cleared.__setitem__(0, self.tables.clear_outbox(new)))
+            self._run(then)
+            if cleared[0] is not None and instance is not None:
+                self.tables.remember(cleared[0], (claim.history if not replace_history else []) + events)
+            else:
+                self.tables.forget(key)
+            self._end_claim(claim)
+
+    def _run(self, tasks: list[Callable[[], object]]) -> None:
+        """Run independent storage calls concurrently (one alone runs inline)."""
+        if len(tasks) == 1:
+            tasks[0]()
+            return
+        for future in [self._pool.submit(t) for t in tasks]:
+            future.result()
 
     def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float = 0.0) -> None:
-        with self._lock, self._errors(f"abandon an episode of {item.instance_id!r}"):
+        with self._errors(f"abandon an episode of {item.instance_id!r}"):
             claim = self._claims.get(item.lease_token)
             if claim is None:
                 return
-            self._end_claim(claim)
             released = replace(claim.sentinel, lease_token="", lease_owner="", lease_expires=0)
             try:
-                self.tables.write_sentinel(released)
+                self.tables.remember(self.tables.write_sentinel(released), claim.history)
             except Stale:
+                self._end_claim(claim)
                 return  # someone else owns the instance now; their claim decides
             for m in item.messages:
                 held = self.queues.held.get(m.id)  # type: ignore[arg-type]
                 if held is not None:
                     self._release(held, delay_seconds)
+            self._end_claim(claim)

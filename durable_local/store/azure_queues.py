@@ -131,8 +131,8 @@ class Queues:
         sent = self._clients[qname].send_message(text, visibility_timeout=hide, time_to_live=-1)
         kept = Message(msg.target, json_copy(msg.payload), msg.queue, msg.visible_at, msg.id, msg.dequeue_count)
         held = Held(kept, qname, sent.id, sent.pop_receipt, body_blob(text), time.monotonic() + hide)
-        self.held[msg.id] = held
-        return held
+        # a claim on another thread may already have received it (a newer receipt): keep that
+        return self.held.setdefault(msg.id, held)
 
     def resend(self, text: str, delay_for: Any) -> None:
         """Send a stored body again (outbox recovery); ``delay_for(visible_at)`` gives the delay."""
@@ -140,7 +140,8 @@ class Queues:
         qname = self.qname_for(msg.queue, msg.target)
         hide = seconds(delay_for(msg.visible_at))
         sent = self._clients[qname].send_message(text, visibility_timeout=hide, time_to_live=-1)
-        self.held[msg.id] = Held(msg, qname, sent.id, sent.pop_receipt, body_blob(text), time.monotonic() + hide)  # type: ignore[index]
+        held = Held(msg, qname, sent.id, sent.pop_receipt, body_blob(text), time.monotonic() + hide)
+        self.held.setdefault(held.id, held)
 
     def receive(self, qname: str, hide: float, cap: int = RECEIVE_CAP) -> list[Held]:
         """Receive every visible message (up to ``cap``), hiding them for ``hide`` seconds;
@@ -229,7 +230,7 @@ class Queues:
         return sorted(
             (
                 h
-                for h in self.held.values()
+                for h in list(self.held.values())
                 if h.msg.queue == queue and (h.msg.visible_at is None or h.msg.visible_at <= now)
             ),
             key=lambda h: h.id,

@@ -23,6 +23,8 @@ instance, as in DurableTask.AzureStorage, and more:
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -35,6 +37,7 @@ from .azure_codec import RECORD_COLUMNS, SENTINEL, LargeValues, entity_size, row
 
 MAX_BATCH_OPS = 100
 MAX_BATCH_BYTES = 3 * 1024 * 1024  # the service limit is 4 MiB per transaction
+CACHE_SIZE = 1000  # instances whose sentinel + history we keep after writing them
 
 
 class Stale(Exception):
@@ -72,6 +75,8 @@ class Tables:
         self.instances = instances
         self._large = large
         self._row_etags: dict[str, tuple[int, str]] = {}  # projection cache: key -> (counter, etag)
+        self._cache: OrderedDict[str, tuple[Sentinel, list[dict[str, Any]]]] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # -- sentinel ----------------------------------------------------------------------------
     def read_sentinel(self, key: str) -> Sentinel:
@@ -163,16 +168,37 @@ class Tables:
             raise
         return replace(s, etag=etag)
 
-    def clear_outbox(self, s: Sentinel) -> None:
+    def clear_outbox(self, s: Sentinel) -> Sentinel | None:
         """Best effort: mark the outbox sent (a lost race just means a resend later)."""
         e = {"PartitionKey": s.key, "RowKey": SENTINEL, "OutboxPending": False, "Outbox": "", "OutboxBlobName": ""}
         try:
-            self.history.update_entity(
+            meta = self.history.update_entity(
                 e, mode=UpdateMode.MERGE, etag=s.etag, match_condition=MatchConditions.IfNotModified
             )
         except HttpResponseError as exc:
             if not _stale(exc):
                 raise
+            return None
+        return replace(s, etag=meta["etag"], outbox_pending=False, outbox=[])
+
+    # -- what we last wrote, per instance (saves the reads of the next claim) -------------------
+    def remember(self, s: Sentinel, history: list[dict[str, Any]]) -> None:
+        """Cache the sentinel we just wrote and the history it covers. A claim tries its
+        conditional write against the cached ETag; if anyone else wrote since, that fails
+        with 412 and the claim reads both again, so a stale cache costs one round trip."""
+        with self._cache_lock:
+            self._cache[s.key] = (s, history)
+            self._cache.move_to_end(s.key)
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+
+    def cached(self, key: str) -> tuple[Sentinel, list[dict[str, Any]]] | None:
+        with self._cache_lock:
+            return self._cache.get(key)
+
+    def forget(self, key: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(key, None)
 
     # -- history -----------------------------------------------------------------------------
     def read_rows(self, key: str, count: int) -> list[dict[str, Any]]:
