@@ -145,6 +145,9 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
         return web.Response(status=404)
 
     app = web.Application(client_max_size=CLIENT_MAX_SIZE)
+    from durable_local.dashboard import add_dashboard_routes
+
+    add_dashboard_routes(app, ctx)  # before the catch-all: /_durable/ (aiohttp < 3.10 matches in order)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app
 
