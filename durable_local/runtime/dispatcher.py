@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from durable_local.engine.options import EngineOptions
 from durable_local.runtime import invoke
 from durable_local.runtime.context import HostContext
 from durable_local.store.base import ConflictError, Message, OrchestrationWorkItem
+from durable_local.tools.observe import after_episode
 
 log = logging.getLogger("durable_local.dispatch")
 T = TypeVar("T")
@@ -179,10 +181,12 @@ class Dispatcher:
     # -- work --------------------------------------------------------------------------------------
     def _run_episode(self, item: OrchestrationWorkItem) -> bool:
         now: datetime = self.ctx.clock.now()
+        started = time.perf_counter()
         if item.instance_id.startswith("@"):
             result = run_entity_batch(item, now, self.options)
         else:
             result = run_orchestration_episode(item, now, self.options)
+        after_episode(item, result, time.perf_counter() - started)  # parity warnings, trace links, spans
         for line in result.log:
             log.info("%s: %s", item.instance_id, line)
         self.ctx.store.commit_orchestration(
