@@ -8,6 +8,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrators.common import DEFAULT_APPROVAL_TIMEOUT_HOURS, set_step, step_key, wait_for_approval
+from orchestrators.logging_util import replay_safe_logger
 
 bp = df.Blueprint()
 
@@ -34,6 +35,7 @@ def approval_workflow(context: df.DurableOrchestrationContext) -> Generator[Any,
     )
     set_step(context, "awaiting_approval")
     outcome, response = yield from wait_for_approval(context, _timeout_hours(request))
+    replay_safe_logger(context).info("approval %s: %s", context.instance_id, outcome)
     notice = {
         "idempotencyKey": step_key(context, f"approval-{outcome}"),
         "requestId": context.instance_id,

@@ -21,6 +21,7 @@ from domain.results import OrderResult
 from domain.rules import approval_required, order_total_cents, reservation_lines
 from orchestrators.common import Line, entity_fan_out, error_summary, set_step, step_key, wait_for_approval
 from orchestrators.compensation import record_failure, refund_charge, undo_inventory
+from orchestrators.logging_util import replay_safe_logger
 from orchestrators.payment import charge_key_of
 
 bp = df.Blueprint()
@@ -84,9 +85,12 @@ def OrderSaga(context: df.DurableOrchestrationContext) -> Generator[Any, Any, di
     state = SagaState(order_id=order.order_id, total_cents=order_total_cents(order))
     lines = reservation_lines(order.items)
 
+    log = replay_safe_logger(context)
+    log.info("order %s: reserving %d line(s), total %d cents", order.order_id, len(lines), state.total_cents)
     set_step(context, "reserving", totalCents=state.total_cents)
     outcomes = yield from entity_fan_out(context, "reserve", lines)
     state.reserved = [line for line, (ok, value) in zip(lines, outcomes, strict=True) if ok and value is True]
+    log.info("order %s: %d of %d line(s) reserved", order.order_id, len(state.reserved), len(lines))
     if len(state.reserved) != len(lines):
         return (yield from _compensate(context, state, "rejected", "insufficient_inventory"))
 
