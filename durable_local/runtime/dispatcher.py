@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -25,6 +24,7 @@ from durable_local.engine.messages import activity_completed_message, activity_f
 from durable_local.engine.options import EngineOptions
 from durable_local.runtime import invoke
 from durable_local.runtime.context import HostContext
+from durable_local.runtime.owners import make_owner, owner_is_dead
 from durable_local.store.base import ConflictError, Message, OrchestrationWorkItem
 from durable_local.tools.observe import after_episode
 
@@ -64,7 +64,7 @@ class Dispatcher:
 
     def __init__(self, ctx: HostContext, *, owner: str | None = None) -> None:
         self.ctx = ctx
-        self.owner = owner or f"host-{uuid.uuid4().hex[:8]}"
+        self.owner = owner or make_owner()  # host-<hex>@<hostname>:<pid>, see runtime/owners.py
         settings = ctx.app.settings
         self.max_orchestrations = max(1, settings.max_concurrent_orchestrations)
         self.max_activities = max(1, settings.max_concurrent_activities)
@@ -107,6 +107,12 @@ class Dispatcher:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.ctx.clock.subscribe(self.notify)
+        recover = getattr(self.ctx.store, "release_dead_leases", None)
+        if recover is not None:  # a crashed host's in-flight work resumes now, not at lease expiry
+            with contextlib.suppress(Exception):
+                freed = recover(owner_is_dead)
+                if freed:
+                    log.info("released %d lease(s) held by crashed hosts", freed)
         self._loops = [
             asyncio.create_task(self._orchestration_loop(), name="orchestrations"),
             asyncio.create_task(self._activity_loop(), name="activities"),

@@ -36,6 +36,7 @@ from .base import (
     QueryResult,
     StoreError,
 )
+from .faultpoints import fault_point
 
 
 @dataclass
@@ -127,9 +128,11 @@ class MemoryStore:
                 # replacing a terminal instance: stale completions must not reach the new one
                 self._drop_instance_data(record.instance_id)
             etag = (old.etag if old else 0) + 1
+            fault_point("create_instance.before_commit")
             self._instances[record.instance_id] = replace(normalized(record), etag=etag)
             self._add(prepared)
             record.etag = etag
+        fault_point("create_instance.after_commit")
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
         with self._lock:
@@ -170,7 +173,9 @@ class MemoryStore:
         prepared = self._prepare(messages)
         with self._lock:
             self._check_open()
+            fault_point("enqueue.before_commit")
             self._add(prepared)
+        fault_point("enqueue.after_commit")
 
     def next_visible_time(self) -> datetime | None:
         with self._lock:
@@ -247,6 +252,7 @@ class MemoryStore:
                 raise ConflictError(
                     f"etag mismatch on {item.instance_id!r}: have {instance.etag}, stored {stored_etag}"
                 )
+            fault_point("commit.before_commit")  # one atomic step here: all or nothing
             if replace_history:
                 self._history[item.instance_id] = events
             else:
@@ -255,6 +261,7 @@ class MemoryStore:
             self._instances[item.instance_id] = replace(normalized(instance), etag=etag)
             self._consume_and_release(item, consumed, prepared)
             instance.etag = etag
+        fault_point("commit.after_commit")
 
     def _consume_and_release(self, item: OrchestrationWorkItem, consumed: Sequence[int] | None, prepared: Any) -> None:
         ids = [m.id for m in item.messages] if consumed is None else list(consumed)
@@ -305,8 +312,10 @@ class MemoryStore:
             stored = self._messages.get(item.id)  # type: ignore[arg-type]
             if stored is None or stored.queue != ACTIVITY_QUEUE:
                 return  # completed before (at-least-once delivery): write nothing
+            fault_point("complete_activity.before_commit")
             del self._messages[stored.id]
             self._add(prepared)
+        fault_point("complete_activity.after_activity_result_persist")
 
     def abandon_activity(self, item: Message, delay_seconds: float = 0.0) -> None:
         with self._lock:

@@ -42,6 +42,7 @@ from .base import (
     QueryResult,
     StoreError,
 )
+from .faultpoints import fault_point
 
 
 class SqliteStore:
@@ -78,6 +79,7 @@ class SqliteStore:
     def _fault(self, name: str) -> None:
         if self.fault_hook is not None:
             self.fault_hook(name)
+        fault_point(name)  # the process-wide registry (durable_local.testing.faults)
 
     def _c(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -139,8 +141,10 @@ class SqliteStore:
                 c.execute("DELETE FROM messages WHERE target = ?", (iid,))
             c.execute(sch.INSERT_INSTANCE, sch.instance_values(record, etag))
             ids = self._insert(c, rows)
+            self._fault("create_instance.before_commit")
         self._assign(ids)
         record.etag = etag
+        self._fault("create_instance.after_commit")
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
         with self._read() as c:
@@ -196,7 +200,9 @@ class SqliteStore:
         rows = sch.prepare(messages)
         with self._tx() as c:
             ids = self._insert(c, rows)
+            self._fault("enqueue.before_commit")
         self._assign(ids)
+        self._fault("enqueue.after_commit")
 
     def next_visible_time(self) -> datetime | None:
         # three index-friendly parts instead of one scan: delayed messages, messages of
@@ -300,11 +306,13 @@ class SqliteStore:
             )
             self._fault("commit.after_history")
             ids = self._insert(c, rows)
+            self._fault("commit.after_outbox_enqueue")
             c.executemany("DELETE FROM messages WHERE id = ?", [(mid,) for mid in done])
             c.execute("DELETE FROM leases WHERE instance_id = ?", (iid,))
             self._fault("commit.before_commit")
         self._assign(ids)
         instance.etag = etag
+        self._fault("commit.after_commit")
 
     def _consume_only(
         self, item: OrchestrationWorkItem, consumed: Sequence[int] | None, outgoing: Sequence[Message]
@@ -363,7 +371,10 @@ class SqliteStore:
             # no row: completed before (at-least-once delivery), so write nothing
             if c.execute(f"DELETE FROM messages WHERE id = ? AND queue = '{ACTIVITY_QUEUE}'", (item.id,)).rowcount:
                 ids = self._insert(c, rows)
+                self._fault("complete_activity.before_commit")
         self._assign(ids)
+        if ids:
+            self._fault("complete_activity.after_activity_result_persist")
 
     def abandon_activity(self, item: Message, delay_seconds: float = 0.0) -> None:
         visible = self._after(delay_seconds)
@@ -374,6 +385,27 @@ class SqliteStore:
                 f"WHERE id = ? AND queue = '{ACTIVITY_QUEUE}' AND (? IS NULL OR lease_token = ?)",
                 (visible, item.id, item.lease_token, item.lease_token),
             )
+
+    # -- crash recovery -----------------------------------------------------------------------
+    def release_dead_leases(self, is_dead: Callable[[str], bool]) -> int:
+        """Release the orchestration and activity leases of owners ``is_dead`` says crashed
+        (a restarted host calls it, so in-flight work resumes at once, not after the lease
+        expiry). The messages keep their dequeue_count; returns how many leases were freed."""
+        with self._tx() as c:
+            owners = {r[0] for r in c.execute("SELECT DISTINCT owner FROM leases")}
+            owners |= {
+                r[0] for r in c.execute("SELECT DISTINCT lease_owner FROM messages WHERE lease_owner IS NOT NULL")
+            }
+            dead = [(o,) for o in owners if is_dead(o)]
+            n = 0
+            for (owner,) in dead:
+                n += c.execute("DELETE FROM leases WHERE owner = ?", (owner,)).rowcount
+                n += c.execute(
+                    "UPDATE messages SET lease_owner = NULL, lease_token = NULL, lease_expires = NULL "
+                    "WHERE lease_owner = ?",
+                    (owner,),
+                ).rowcount
+        return n
 
     # -- introspection and repair ------------------------------------------------------------
     def count_messages(self, queue: str | None = None, target: str | None = None) -> int:
