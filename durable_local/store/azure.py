@@ -29,6 +29,7 @@ How the contract maps onto Azure Storage:
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -87,6 +88,12 @@ DEV_STORAGE = (
     "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
 )
 DEFAULT_HUB = "TestHubName"
+
+# the SDK logs every request at INFO; the host's -v would drown in it (opt back in by
+# configuring this logger before opening the store)
+_http_log = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
+if _http_log.level == logging.NOTSET:
+    _http_log.setLevel(logging.WARNING)
 
 
 def expand_connection_string(conn: str) -> str:

@@ -12,7 +12,7 @@ from storekit import T0, at, claim, claim_one, create, episode, hist, raised, wo
 
 from durable_local.store import open_store
 from durable_local.store.azure import DEV_STORAGE, AzureStore, expand_connection_string, open_azure_store
-from durable_local.store.base import ACTIVITY_QUEUE, StoreError
+from durable_local.store.base import ACTIVITY_QUEUE, ConflictError, StoreError
 from tests.azurite import KEY, azure_test_store
 
 
@@ -122,3 +122,36 @@ def test_a_crash_after_the_commit_resends_the_outbox_at_the_next_claim(store: Az
         assert act.payload["TaskId"] == 7  # the outbox was sent by the claim
     finally:
         restarted.close()
+
+
+# -- big episodes --------------------------------------------------------------------------------
+
+
+def test_a_commit_larger_than_one_table_transaction_is_chunked_and_atomic(store: AzureStore) -> None:
+    create(store, "big")
+    events = [hist(i) for i in range(250)]  # 3 transactions of <= 100 operations
+    episode(store, claim_one(store), events)
+    assert store.get_history("big") == events
+    store.enqueue([raised("big", 1)])
+    old = claim_one(store, at(1), lease=5)
+    new = claim_one(store, at(10))  # takes the expired lease over
+    with pytest.raises(ConflictError):
+        episode(store, old, [hist(1000 + i) for i in range(150)])
+    assert store.get_history("big") == events  # the stale writer wrote no visible row
+    episode(store, new, [hist(2000)])
+    assert store.get_history("big") == [*events, hist(2000)]
+
+
+def test_fan_out_then_all_completions_coalesce_into_one_episode(store: AzureStore) -> None:
+    n = 120
+    create(store, "fan")
+    episode(store, claim_one(store), [hist(0)], outgoing=[work("fan", i) for i in range(n)])
+    done = 0
+    while done < n:
+        for act in store.claim_activities(at(1), 50, 30, "w"):
+            store.complete_activity(act, raised("fan", act.payload["TaskId"]))
+            done += 1
+    [item] = claim(store, at(2))
+    assert sorted(int(m.payload["Input"]) for m in item.messages) == list(range(n))
+    episode(store, item, [hist(1)])
+    assert store.count_messages() == 0
