@@ -28,10 +28,15 @@ async def rpc():
 
     from tests.app.rpc_stub import RpcStub
 
+    # An in-process durable_local host may have left the SDK's module-global session bound to
+    # its worker loop; set it aside so this test's client gets a session on the test's loop.
+    outer_session = http_utils._client_session
+    http_utils._client_session = None
     stub = RpcStub()
     await stub.start()
     try:
         yield stub
     finally:
         await http_utils._close_session()
+        http_utils._client_session = outer_session
         await stub.stop()
