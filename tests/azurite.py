@@ -1,8 +1,9 @@
 """Start a throwaway Azurite for the tests that need Azure Storage (marker ``azurite``).
 
-Used as a session fixture (see ``azurite_connection_string`` in tests/store/conftest.py and
-tests/azure/conftest.py). Resolution order for the executable: ``$AZURITE_BIN``, then
-``node_modules/.bin/azurite`` in the repo, then ``azurite`` on PATH.
+Started lazily, once per session, by ``shared_connection_string`` (the conformance suite's
+``azure`` factory and tests/azure use it). Resolution order for the executable:
+``$AZURITE_BIN``, then ``node_modules/.bin/azurite`` or ``.azurite/node_modules/.bin/azurite``
+in the repo (``npm install --prefix .azurite azurite@3.35.0``), then ``azurite`` on PATH.
 
 Policy: when Azurite cannot be started the tests are skipped with the reason, unless the
 environment variable ``CI`` is set (non-empty, not "0"/"false"), in which case they fail:
@@ -55,9 +56,9 @@ def find_azurite() -> str | None:
     env = os.environ.get("AZURITE_BIN")
     if env:
         return env if Path(env).exists() or shutil.which(env) else None
-    local = REPO / "node_modules" / ".bin" / "azurite"
-    if local.exists():
-        return str(local)
+    for local in (REPO / "node_modules" / ".bin" / "azurite", REPO / ".azurite" / "node_modules" / ".bin" / "azurite"):
+        if local.exists():
+            return str(local)
     return shutil.which("azurite")
 
 
@@ -110,7 +111,9 @@ def run_azurite() -> Iterator[Azurite]:
         return
     exe = find_azurite()
     if exe is None:
-        raise RuntimeError("azurite not found (set AZURITE_BIN, or `npm install azurite@3.35.0` in the repo)")
+        raise RuntimeError(
+            "azurite not found (set AZURITE_BIN, or `npm install --no-save --prefix .azurite azurite@3.35.0` in the repo)"
+        )
     blob, queue, table = _free_ports(3)
     with tempfile.TemporaryDirectory(prefix="azurite-") as location:
         log = open(Path(location) / "azurite.out", "wb")  # noqa: SIM115 - closed below
