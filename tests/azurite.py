@@ -112,7 +112,7 @@ def run_azurite() -> Iterator[Azurite]:
     exe = find_azurite()
     if exe is None:
         raise RuntimeError(
-            "azurite not found (set AZURITE_BIN, or `npm install --no-save --prefix .azurite azurite@3.35.0` in the repo)"
+            "azurite not found (set AZURITE_BIN, or run `npm install --no-save --prefix .azurite azurite@3.35.0`)"
         )
     blob, queue, table = _free_ports(3)
     with tempfile.TemporaryDirectory(prefix="azurite-") as location:
