@@ -2,7 +2,9 @@
 DurableTask.AzureStorage, so Durable Functions Monitor and Storage Explorer can read it.
 
 Layout and codecs: azure_codec.py. Sentinel protocol (atomic commits, leases, outbox):
-azure_tables.py. Queue receipts and the held-message registry: azure_queues.py.
+azure_tables.py. Queue receipts and the held-message registry: azure_queues.py. Episodes:
+azure_episodes.py; activities: azure_activities.py; connection strings and errors:
+azure_conn.py.
 
 How the contract maps onto Azure Storage:
 
@@ -29,13 +31,11 @@ How the contract maps onto Azure Storage:
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,17 +43,15 @@ from typing import Any
 
 from azure.core.exceptions import (
     AzureError,
-    ClientAuthenticationError,
-    HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
-    ServiceRequestError,
 )
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from ._common import decode_continuation, encode_continuation, json_copy, matches, new_token, utc, utc_now
+from .azure_activities import ActivityMixin
 from .azure_codec import (
     LargeValues,
     blob_prefix,
@@ -65,8 +63,9 @@ from .azure_codec import (
     row_event,
     table_prefix,
 )
+from .azure_conn import DEFAULT_HUB, DEV_STORAGE, endpoint_of, expand_connection_string, storage_errors
 from .azure_episodes import EpisodeMixin
-from .azure_queues import Held, Queues
+from .azure_queues import Queues
 from .azure_tables import Sentinel, Stale, Tables
 from .base import (
     ACTIVITY_QUEUE,
@@ -81,31 +80,7 @@ from .base import (
     StoreError,
 )
 
-DEV_STORAGE = (
-    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
-    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
-)
-DEFAULT_HUB = "TestHubName"
-
-# the SDK logs every request at INFO; the host's -v would drown in it (opt back in by
-# configuring this logger before opening the store)
-_http_log = logging.getLogger("azure.core.pipeline.policies.http_logging_policy")
-if _http_log.level == logging.NOTSET:
-    _http_log.setLevel(logging.WARNING)
-
-
-def expand_connection_string(conn: str) -> str:
-    """``UseDevelopmentStorage=true`` means Azurite on its default local ports."""
-    parts = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in conn.split(";") if p.strip())}
-    return DEV_STORAGE if parts.get("usedevelopmentstorage", "").lower() == "true" else conn
-
-
-def _endpoint(conn: str) -> str:
-    """Where we tried to connect, for error messages (never the key)."""
-    parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
-    return parts.get("TableEndpoint") or f"account {parts.get('AccountName', '?')}"
+__all__ = ["DEFAULT_HUB", "DEV_STORAGE", "AzureStore", "expand_connection_string", "open_azure_store"]
 
 
 @dataclass
@@ -119,9 +94,10 @@ class _Claim:
     history: list[dict[str, Any]]  # as handed out (the commit extends it for the cache)
 
 
-class AzureStore(EpisodeMixin):
+class AzureStore(EpisodeMixin, ActivityMixin):
     """``Store`` on Azure Storage (or Azurite); see the module docstring for the mapping.
-    Orchestration episodes (claim / commit / abandon) are in azure_episodes.py."""
+    Episodes (claim / commit / abandon) are in azure_episodes.py, activities in
+    azure_activities.py."""
 
     def __init__(
         self,
@@ -170,25 +146,12 @@ class AzureStore(EpisodeMixin):
             tables.get_table_client(f"{tprefix}History"), tables.get_table_client(f"{tprefix}Instances"), self.large
         )
         self.queues = Queues(queues, qprefix, partition_count, self.large)
-        with self._errors(f"open the task hub at {_endpoint(conn)}"):
+        with self._errors(f"open the task hub at {endpoint_of(conn)}"):
             self._create_resources()
 
     # -- plumbing ------------------------------------------------------------------------------
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        """Storage failures become StoreError with a one-line, key-free message."""
-        try:
-            yield
-        except StoreError:
-            raise
-        except ClientAuthenticationError as exc:
-            raise StoreError(f"Azure Storage rejected the credentials while trying to {doing}: {exc.message}") from None
-        except ServiceRequestError as exc:
-            raise StoreError(f"cannot reach Azure Storage to {doing}: {exc.message}") from None
-        except HttpResponseError as exc:
-            raise StoreError(f"Azure Storage error while trying to {doing}: {exc.status_code} {exc.message}") from None
-        except AzureError as exc:
-            raise StoreError(f"Azure Storage error while trying to {doing}: {exc.message}") from None
+    def _errors(self, doing: str) -> AbstractContextManager[None]:
+        return storage_errors(doing)
 
     def _create_resources(self) -> None:
         # the first call fails fast (no retries) when the account is unreachable or the key is wrong
@@ -376,62 +339,6 @@ class AzureStore(EpisodeMixin):
             poll = self._now() + timedelta(seconds=self.poll_interval)
             best = poll if best is None else min(best, poll)
         return best
-
-    # -- activities ------------------------------------------------------------------------------
-    def claim_activities(self, now: datetime, limit: int, lease_seconds: float, owner: str) -> list[Message]:
-        now = self._observe(now)
-        out: list[Message] = []
-        with self._act_lock, self._errors("claim activities"):
-            self._check_open()
-            self.queues.receive(self.queues.workitems, lease_seconds)
-            for h in self.queues.due(ACTIVITY_QUEUE, now):
-                if len(out) >= limit:
-                    break
-                if h.lease_expires is not None and h.lease_expires > now:
-                    continue
-                if not self._keep_hidden(h, lease_seconds):
-                    continue
-                h.msg.lease_token = new_token()
-                h.lease_expires = now + timedelta(seconds=lease_seconds)
-                out.append(h.out())
-        return out
-
-    def _keep_hidden(self, h: Held, lease_seconds: float) -> bool:
-        """Make sure other processes won't see ``h`` for most of a lease (False: it's gone)."""
-        if h.hidden_until - time.monotonic() >= lease_seconds / 2:
-            return True
-        return self.queues.update(h, lease_seconds)
-
-    def complete_activity(self, item: Message, result: Message) -> None:
-        (copy,) = self._validate([result])
-        with self._errors("complete an activity"):
-            self._check_open()
-            with self._act_lock:
-                held = self.queues.held.get(item.id)  # type: ignore[arg-type]
-                if held is None or held.msg.queue != ACTIVITY_QUEUE:
-                    return  # completed before (at-least-once delivery): write nothing
-                self.queues.forget(held)  # no claim or second completion can take it now
-            self._send([copy])  # the result first: a crash in between re-runs the activity
-            result.id = copy.id
-            self.queues.delete(held)
-
-    def abandon_activity(self, item: Message, delay_seconds: float = 0.0) -> None:
-        with self._act_lock, self._errors("abandon an activity"):
-            held = self.queues.held.get(item.id)  # type: ignore[arg-type]
-            if held is None or held.msg.queue != ACTIVITY_QUEUE:
-                return
-            if item.lease_token is not None and held.msg.lease_token != item.lease_token:
-                return  # re-claimed by another worker after our lease expired
-            self._release(held, delay_seconds)
-
-    def _release(self, held: Held, delay_seconds: float) -> None:
-        """Unlease, count the dequeue, delay; the body is rewritten so other processes agree."""
-        held.msg.lease_token = None
-        held.lease_expires = None
-        held.msg.dequeue_count += 1
-        if delay_seconds > 0:
-            held.msg.visible_at = self._now() + timedelta(seconds=delay_seconds)
-        self.queues.update(held, max(delay_seconds, 0.0), rewrite=True)
 
     # -- introspection and repair ------------------------------------------------------------------
     def count_messages(self, queue: str | None = None, target: str | None = None) -> int:
