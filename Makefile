@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv start test test-full lint bench package deploy test-deploy clean
+.PHONY: venv start test test-full lint bench package deploy test-deploy test-azure clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ deploy: $(STAMP)
 ## Only the offline deployment checks (templates, deploy.sh against a fake az, the package in a fresh venv)
 test-deploy: $(STAMP)
 	$(PY) -m pytest -q tests/deploy
+
+## The store conformance suite and the app's end-to-end suite on Azurite as well
+test-azure: $(STAMP)
+	DURABLE_STORE_BACKENDS=memory,sqlite,azure $(PY) -m pytest -q tests/store tests/azure tests/e2e
 
 clean:
 	rm -rf .durable dist .pytest_cache .ruff_cache

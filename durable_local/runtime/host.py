@@ -70,8 +70,7 @@ class Host:
 
     def _open_store(self) -> Store:
         opts: dict[str, object] = {}
-        if self.config.store in ("memory", "sqlite"):
-            opts["clock"] = self.clock.now  # abandon delays follow the virtual clock in tests
+        opts["clock"] = self.clock.now  # delays (abandon back-off) follow the virtual clock in tests
         if self.config.store == "sqlite":
             opts["synchronous"] = self.config.synchronous
         if self.config.store == "azure":

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import aiohttp
 
 from durable_local.runtime.clock import VirtualClock
 from durable_local.runtime.host import Host, HostConfig
-from durable_local.store.base import TERMINAL_STATES
+from durable_local.store.base import TERMINAL_STATES, Store
 
 WEBHOOK = "/runtime/webhooks/durabletask"
 
@@ -111,8 +111,12 @@ async def running_host(
     data_dir: Path | str | None = None,
     master_key: str | None = None,
     clock: VirtualClock | None = None,
+    store_factory: Callable[[VirtualClock], Store] | None = None,
 ) -> AsyncIterator[HostHarness]:
-    """Start a host in-process on a free loopback port; stop it on exit."""
+    """Start a host in-process on a free loopback port; stop it on exit.
+
+    ``store_factory(clock)`` supplies a ready store instead of opening ``store`` by name
+    (e.g. an Azure store on a fresh, uniquely named task hub)."""
     clock = clock or VirtualClock()
     config = HostConfig(
         app_dir=Path(app_dir),
@@ -122,7 +126,7 @@ async def running_host(
         master_key=master_key,
         system_key=master_key,
     )
-    host = Host(config, clock=clock)
+    host = Host(config, clock=clock, store=store_factory(clock) if store_factory else None)
     await host.start()
     session = aiohttp.ClientSession()
     try:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from durable_local.runtime.clock import VirtualClock
+from durable_local.store.base import Store
 from durable_local.testing import HostHarness, running_host
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,9 +30,23 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+def _backends() -> list[Any]:
+    """memory and sqlite always; azure (Azurite) when DURABLE_STORE_BACKENDS names it (CI does)."""
+    names = [n.strip() for n in os.environ.get("DURABLE_STORE_BACKENDS", "memory,sqlite").split(",") if n.strip()]
+    return [pytest.param(n, marks=[pytest.mark.azurite] if n == "azure" else [], id=n) for n in names]
+
+
+@pytest.fixture(params=_backends())
 async def host(request: pytest.FixtureRequest, app_env: Path) -> AsyncIterator[HostHarness]:
-    async with running_host(REPO, store=request.param, data_dir=app_env / "durable") as h:
+    factory = None
+    if request.param == "azure":
+        from tests.azurite import azure_test_store
+
+        def factory(clock: VirtualClock) -> Store:
+            # a fresh hub per test; poll_interval as in production (other processes may write)
+            return azure_test_store(clock.now, poll_interval=0.2)
+
+    async with running_host(REPO, store=request.param, data_dir=app_env / "durable", store_factory=factory) as h:
         yield h
 
 
