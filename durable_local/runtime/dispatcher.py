@@ -80,6 +80,7 @@ class Dispatcher:
         self._loops: list[asyncio.Task[None]] = []
         self._inflight: set[str] = set()  # instance ids with an episode running
         self._act_running = 0
+        self._act_inflight: dict[int | None, Message] = {}  # activity message id -> the running item
 
     # -- wiring --------------------------------------------------------------------------------
     def notify(self) -> None:
@@ -174,7 +175,15 @@ class Dispatcher:
                     lambda now=now, free=free: self.ctx.store.claim_activities(now, free, LEASE_SECONDS, self.owner)
                 )
             for msg in work:
+                running = self._act_inflight.get(msg.id)
+                if running is not None:
+                    # our own lease expired under a long virtual-clock jump and we re-claimed the
+                    # item: don't run it twice; the running one completes it (or abandons it
+                    # under the new lease token)
+                    running.lease_token = msg.lease_token
+                    continue
                 self._act_running += 1
+                self._act_inflight[msg.id] = msg
                 self._spawn(self._activity(msg))
             if not work:
                 await self._sleep_until_work(self._act_wake)
@@ -249,6 +258,7 @@ class Dispatcher:
                 await self.run_sync(lambda: self.ctx.store.abandon_activity(msg, 1.0))
         finally:
             self._act_running -= 1
+            self._act_inflight.pop(msg.id, None)
             self._act_wake.set()
 
 

@@ -3,10 +3,13 @@ orders stalled for LEASE_SECONDS = 300 s after every kill -9)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+
+import pytest
 
 from durable_local.runtime.owners import make_owner, owner_is_dead
 from durable_local.store.base import ACTIVITY_QUEUE, Message
@@ -44,3 +47,36 @@ def test_dead_owners_leases_are_released_and_live_ones_kept(tmp_path: Path) -> N
     assert [i.instance_id for i in again] == ["a"]
     assert [m.payload["name"] for m in store.claim_activities(now, 5, 300, live)] == ["x"]
     store.close()
+
+
+async def test_an_activity_is_not_run_twice_when_its_lease_expires_under_a_virtual_clock_jump(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (found by R2): leases follow the virtual clock, so a clock jump while an
+    activity ran let the same host re-claim and run it again."""
+    from collections import Counter
+
+    from durable_local.runtime import invoke
+    from durable_local.testing import running_host
+    from tests.e2e.conftest import REPO, make_order
+
+    monkeypatch.setenv("SANDBOX_DATA_DIR", str(tmp_path / "sandbox"))
+    monkeypatch.setenv("APPROVAL_THRESHOLD_CENTS", "100000")
+    calls: Counter[str] = Counter()
+    original = invoke.call_activity
+    async with running_host(REPO, store="sqlite", data_dir=tmp_path / "d") as h:
+
+        async def slow(info, input_text, run_sync):  # type: ignore[no-untyped-def]
+            calls[info.durable_name] += 1
+            h.clock_advance(seconds=3600)  # far beyond LEASE_SECONDS while the activity runs
+            await asyncio.sleep(0.3)
+            return await original(info, input_text, run_sync)
+
+        monkeypatch.setattr(invoke, "call_activity", slow)
+        code, _, _ = await h.post("/api/inventory/SKU-LJ", json={"quantity": 5})
+        assert code == 202
+        await h.wait_until(lambda: h.store.get_instance("@inventoryentity@SKU-LJ"), what="stock")
+        await h.post("/api/orders", json=make_order("lj-1", [("SKU-LJ", 1, 100)]))
+        status = await h.wait_for("lj-1", timeout=30)
+    assert status["output"]["status"] == "completed"
+    assert calls["ChargePayment"] == 1 and calls["CreateShipment"] == 1, calls
