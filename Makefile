@@ -33,7 +33,8 @@ test-full: lint
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	$(PY) -m bench $(ARGS)
 
 package: $(STAMP)
 	$(PY) scripts/package.py --out dist/app.zip
