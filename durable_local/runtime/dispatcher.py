@@ -14,13 +14,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from durable_local.app_loader import HTTP_ACTIVITY, Registry
 from durable_local.engine.entity import run_entity_batch
 from durable_local.engine.episode import run_orchestration_episode
-from durable_local.engine.messages import activity_completed_message, activity_failed_message
+from durable_local.engine.messages import activity_completed_message, activity_failed_message, terminate_message
 from durable_local.engine.options import EngineOptions
 from durable_local.runtime import invoke
 from durable_local.runtime.context import HostContext
@@ -35,6 +36,10 @@ LEASE_SECONDS = 300.0
 # A message that keeps failing (the engine raising, an entity batch crashing) backs off
 # exponentially up to this delay, so it cannot starve the other instances.
 MAX_BACKOFF_SECONDS = 60.0
+# R14: an orchestration whose episode failed this many times in a row is parked: terminated
+# with a "poison message" reason (its parent is told), consuming the claimed messages.
+# Entities are not parked (their callers wait on them); they keep backing off.
+MAX_EPISODE_ATTEMPTS = 10
 
 
 def engine_options(registry: Registry, default_version: str = "") -> EngineOptions:
@@ -132,6 +137,13 @@ class Dispatcher:
         for t in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        # Work claimed but not finished (a claim racing the stop, tasks past the grace period)
+        # is made visible again now, not at lease expiry: a host restarted in this process (same
+        # pid, so not "dead") would otherwise wait LEASE_SECONDS. Late commits then fail safely.
+        release = getattr(self.ctx.store, "release_dead_leases", None)
+        if release is not None:
+            with contextlib.suppress(Exception):
+                await self.run_sync(lambda: release(lambda owner: owner == self.owner))
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- loops -----------------------------------------------------------------------------------
@@ -214,6 +226,23 @@ class Dispatcher:
         )
         return bool(result.outgoing)
 
+    def _park(self, item: OrchestrationWorkItem, exc: BaseException, attempts: int) -> None:
+        """Terminate the instance instead of retrying a poison message forever (R14)."""
+        now = self.ctx.clock.now()
+        reason = f"poison message: the episode failed {attempts} times; last error: {type(exc).__name__}: {exc}"
+        term = terminate_message(item.instance_id, reason[:2000], now)
+        term.id = -1
+        result = run_orchestration_episode(replace(item, messages=[term]), now, self.options)
+        self.ctx.store.commit_orchestration(
+            item,
+            instance=result.instance,
+            new_history=result.new_history,
+            replace_history=result.replace_history,
+            outgoing=result.outgoing,
+            consumed=[m.id for m in item.messages if m.id is not None],
+        )
+        log.error("%s: parked after %d failed episodes (terminated: %s)", item.instance_id, attempts, reason[:300])
+
     async def _episode(self, item: OrchestrationWorkItem) -> None:
         try:
             sent = await self.run_sync(lambda: self._run_episode(item))
@@ -224,7 +253,15 @@ class Dispatcher:
         except ConflictError as exc:
             log.warning("%s: commit rejected (%s); messages stay queued", item.instance_id, exc)
             self._orch_wake.set()
-        except Exception:
+        except Exception as exc:
+            attempts = max((m.dequeue_count for m in item.messages), default=0) + 1
+            if attempts >= MAX_EPISODE_ATTEMPTS and not item.instance_id.startswith("@"):
+                try:
+                    await self.run_sync(lambda error=exc: self._park(item, error, attempts))
+                    self.notify()
+                    return
+                except Exception:
+                    log.exception("%s: could not park the poison message(s)", item.instance_id)
             delay = min(MAX_BACKOFF_SECONDS, 2.0 ** max((m.dequeue_count for m in item.messages), default=0))
             log.exception("%s: episode failed; retrying in %.0f s", item.instance_id, delay)
             with contextlib.suppress(Exception):

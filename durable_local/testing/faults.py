@@ -222,8 +222,8 @@ def lint_history(instance_id: str, history: list[dict[str, Any]], row: InstanceR
     ids = []
     for i, e in enumerate(history):
         t = e["EventType"]
-        if t in _SCHEDULING or t == EventType.ExecutionCompleted:
-            ids.append(e.get("EventId"))
+        if t in _SCHEDULING or (t == EventType.ExecutionCompleted and e.get("EventId", -1) >= 0):
+            ids.append(e.get("EventId"))  # (a terminate's ExecutionCompleted carries EventId -1)
         if t in _SCHEDULING:
             scheduled[(t, e.get("EventId"))] = i
         if t in _COMPLETION_KEY:
