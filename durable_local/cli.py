@@ -72,9 +72,9 @@ async def _serve(args: argparse.Namespace) -> int:
     print("\nFunctions:\n")
     for line in host.route_lines():
         print(line)
-    print(
-        f"\nDurable HTTP API: {host.base_url}/runtime/webhooks/durabletask/instances\nPress Ctrl+C to stop.", flush=True
-    )
+    print(f"\nDurable HTTP API: {host.base_url}/runtime/webhooks/durabletask/instances")
+    print(f"Dashboard:        {host.base_url}/_durable/\n")
+    print("Press Ctrl+C to stop.", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
