@@ -8,6 +8,7 @@ return value is encoded by it, then re-serialized compactly as the extension sto
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 from collections.abc import Callable
@@ -59,13 +60,18 @@ def encode_activity_result(value: Any) -> str | None:
 
 def activity_kwargs(info: FunctionInfo, arg: Any) -> dict[str, Any]:
     kwargs: dict[str, Any] = {info.trigger_param: arg}
-    try:
-        params = inspect.signature(info.user_function).parameters
-    except (TypeError, ValueError):
-        return kwargs
-    if "context" in params and info.trigger_param != "context":
+    if info.trigger_param != "context" and _takes_context(info.user_function):
         kwargs["context"] = None
     return kwargs
+
+
+@functools.lru_cache(maxsize=1024)
+def _takes_context(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` has a ``context`` parameter (inspect.signature is slow: once per function)."""
+    try:
+        return "context" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 async def call_activity(info: FunctionInfo, input_text: str | None, run_sync: Callable[..., Any]) -> str | None:

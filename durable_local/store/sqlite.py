@@ -10,6 +10,7 @@ so it holds when several processes share the file.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -71,7 +72,15 @@ class SqliteStore:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
             raise StoreError(f"could not put {self.path} into WAL mode")
-        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        # FULL = group commit: SQLite commits without syncing (NORMAL) and _tx then waits until
+        # one fdatasync of the WAL covers the commit; concurrent commits share that fsync.
+        self._group = self._synchronous == "FULL"
+        conn.execute(f"PRAGMA synchronous = {'NORMAL' if self._group else self._synchronous}")
+        self._sync_cv = threading.Condition(threading.Lock())
+        self._committed = 0  # commits made by this store (sequence numbers)
+        self._synced = 0  # every commit up to this one is on disk
+        self._syncing = False
+        self._wal_fd: int | None = None
         self._conn: sqlite3.Connection | None = conn
         with self._tx() as c:
             sch.ensure_schema(c)
@@ -97,7 +106,7 @@ class SqliteStore:
         harmless (the lease would have to expire or be released anyway; at-least-once)."""
         with self._lock:
             conn = self._c()
-            relax = not durable and self._synchronous != "NORMAL"
+            relax = not durable and not self._group and self._synchronous != "NORMAL"
             if relax:
                 conn.execute("PRAGMA synchronous = NORMAL")
             try:
@@ -109,9 +118,40 @@ class SqliteStore:
                         conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+                self._committed += 1
+                seq = self._committed
             finally:
                 if relax:
                     conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        if self._group:
+            # claims wait too: work they hand out must not rest on commits not yet on disk
+            self._wait_durable(seq)
+
+    def _wait_durable(self, seq: int) -> None:
+        """Group commit: return once commit ``seq`` is on disk. One waiter (the leader)
+        fdatasyncs the WAL for everything committed so far; the others wait for it. In WAL
+        mode a commit is durable once its WAL frames are synced (what synchronous=FULL does
+        at every commit); checkpoints still sync as in NORMAL."""
+        with self._sync_cv:
+            while self._synced < seq:
+                if self._syncing:
+                    self._sync_cv.wait()
+                    continue
+                self._syncing = True
+                target = self._committed
+                self._sync_cv.release()
+                try:
+                    self._fsync_wal()
+                finally:
+                    self._sync_cv.acquire()
+                    self._syncing = False
+                    self._sync_cv.notify_all()
+                self._synced = max(self._synced, target)
+
+    def _fsync_wal(self) -> None:
+        if self._wal_fd is None:
+            self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        os.fdatasync(self._wal_fd)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -447,3 +487,7 @@ class SqliteStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            with self._sync_cv:
+                if self._wal_fd is not None:
+                    os.close(self._wal_fd)
+                    self._wal_fd = None
