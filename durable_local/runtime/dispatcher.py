@@ -84,6 +84,9 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._inflight: set[str] = set()  # instance ids with an episode running
+        # items claimed while an episode of the same instance was still running: their claim took
+        # the lease over (so the running commit will fail); they run as soon as it ends
+        self._deferred: dict[str, OrchestrationWorkItem] = {}
         self._act_running = 0
         self._act_inflight: dict[int | None, Message] = {}  # activity message id -> the running item
 
@@ -170,7 +173,11 @@ class Dispatcher:
                 )
             for item in items:
                 if item.instance_id in self._inflight:
-                    continue  # lease expired under a long virtual-clock jump; the in-flight commit decides
+                    # the lease expired under a long virtual-clock jump, or a restart replaced the
+                    # instance: this claim now holds the lease; run it right after the in-flight one
+                    # (dropping it would strand its messages until LEASE_SECONDS)
+                    self._deferred[item.instance_id] = item
+                    continue
                 self._inflight.add(item.instance_id)
                 self._spawn(self._episode(item))
             if not items:
@@ -269,6 +276,10 @@ class Dispatcher:
             self.notify()
         finally:
             self._inflight.discard(item.instance_id)
+            deferred = self._deferred.pop(item.instance_id, None)
+            if deferred is not None and not self._stopping:
+                self._inflight.add(deferred.instance_id)
+                self._spawn(self._episode(deferred))
 
     async def _activity(self, msg: Message) -> None:
         payload = msg.payload
