@@ -57,14 +57,12 @@ async def start_order_saga(req: func.HttpRequest, client: df.DurableOrchestratio
         approval_timeout_hours=approval_timeout_hours(),
     )
     existing = runtime_status_name(await client.get_status(order.order_id))
-    if existing in ACTIVE_STATES:
-        raise HttpError(
-            409,
-            "conflict",
-            f"order {order.order_id} is already in progress",
-            orderId=order.order_id,
-            runtimeStatus=existing,
-        )
+    if existing in ACTIVE_STATES or existing == "Completed":
+        # A completed order is not placed twice: a client retrying after a lost 202 must not
+        # reserve and ship again. A failed or terminated order (compensated) may be re-placed.
+        state = "already in progress" if existing in ACTIVE_STATES else "already completed"
+        raise HttpError(409, "conflict", f"order {order.order_id} is {state}", orderId=order.order_id,
+                        runtimeStatus=existing)
     instance_id = await client.start_new(ORDER_SAGA, order.order_id, saga_input.to_json_dict())
     return client.create_check_status_response(req, instance_id)
 

@@ -91,8 +91,16 @@ async def test_running_order_id_is_409(rpc, runtime_status):
     assert all(r.method == "GET" for r in rpc.requests)
 
 
-async def test_finished_order_id_may_be_started_again(rpc):
+async def test_completed_order_id_is_409_so_a_retried_post_does_not_ship_twice(rpc):
     rpc.on("GET", "instances/ord-1", 200, status_payload("ord-1", "Completed"))
+    status, body, _ = await call("start_order", request("POST", "orders", ORDER), rpc)
+    assert status == 409 and body["runtimeStatus"] == "Completed"
+    assert all(r.method == "GET" for r in rpc.requests)
+
+
+@pytest.mark.parametrize("runtime_status", ["Failed", "Terminated"])
+async def test_failed_or_terminated_order_may_be_placed_again(rpc, runtime_status):
+    rpc.on("GET", "instances/ord-1", 200, status_payload("ord-1", runtime_status))
     started(rpc, "ord-1")
     status, _, _ = await call("start_order", request("POST", "orders", ORDER), rpc)
     assert status == 202
