@@ -4,6 +4,14 @@ gets a ResponseMessage (EventRaised named by the request id) sent to its caller.
 
 Entities keep no history here: ``new_history`` is always empty and the row's
 ``entity_state``/``entity_exists`` are the whole state.
+
+Delivery is at-least-once (a queue may hand a request over twice, RELIABILITY R6), so the row's
+``custom_status`` keeps the ids of the last ``DEDUP_WINDOW`` processed requests
+(``{"processedRequests": [...]}``): a request whose id is among them, or repeated within one
+batch, is dropped and logged ("dropped duplicate request"), never applied twice. Request ids
+are unique per send (uuid4 for client signals, deterministic per orchestration step otherwise,
+and a recorded ``EventSent`` is never sent again), so a dropped id was applied already and its
+response, if any, was committed with it.
 """
 
 from __future__ import annotations
@@ -21,9 +29,25 @@ from .events import EventType
 from .messages import ENTITY_REQUEST_EVENT, dumps_compact, entity_instance_id, split_entity_id, to_orchestrator
 from .options import EngineError, EngineOptions
 
+DEDUP_WINDOW = 200
+_DEDUP_KEY = "processedRequests"
+
+
+def processed_request_ids(record: InstanceRecord | None) -> list[str]:
+    """The dedup window stored in an entity row (oldest first)."""
+    if record is None or not record.custom_status:
+        return []
+    try:
+        value = json.loads(record.custom_status)
+    except ValueError:
+        return []
+    ids = value.get(_DEDUP_KEY) if isinstance(value, dict) else None
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
 
 def _requests(item: OrchestrationWorkItem, log: list[str]) -> list[dict[str, Any]]:
     out = []
+    seen = set(processed_request_ids(item.instance))
     for m in item.messages:
         p = m.payload
         if p.get("EventType") != EventType.EventRaised or p.get("Name") != ENTITY_REQUEST_EVENT:
@@ -38,6 +62,12 @@ def _requests(item: OrchestrationWorkItem, log: list[str]) -> list[dict[str, Any
             # lock requests / releases carry no "op"; the Python SDK never sends them (§5.6)
             log.append(f"entity {item.instance_id}: dropped request without an operation")
             continue
+        rid = req.get("id")
+        if rid is not None:
+            if str(rid) in seen:
+                log.append(f"entity {item.instance_id}: dropped duplicate request {rid}")
+                continue
+            seen.add(str(rid))
         out.append(req)
     return out
 
@@ -105,6 +135,8 @@ def run_entity_batch(item: OrchestrationWorkItem, now: datetime, options: Engine
     for sig in result.get("signals") or []:  # always [] for Python entities; forwarded if not
         target = sig.get("target") or {}
         outgoing.append(entity_signal_from_entity(item.instance_id, target, sig, now))
+    window = processed_request_ids(item.instance) + [str(r["id"]) for r in requests if r.get("id") is not None]
+    record.custom_status = json.dumps({_DEDUP_KEY: window[-DEDUP_WINDOW:]}, separators=(",", ":"))
     record.entity_exists = exists
     record.entity_state = state if exists else None
     record.name = name

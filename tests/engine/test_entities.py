@@ -122,3 +122,29 @@ def test_entity_function_crash_raises_engine_error() -> None:
     msg.id = 1
     with pytest.raises(EngineError):
         run_entity_batch(OrchestrationWorkItem("@counter@c3", None, [], [msg], "t"), d.now, d.options)
+
+
+def test_a_request_delivered_twice_is_applied_once() -> None:
+    """Regression (found by R6): at-least-once delivery handed an entity the same request twice
+    (in one batch and in a later one) and the operation ran twice."""
+    from durable_local.engine.entity import DEDUP_WINDOW, processed_request_ids
+
+    d = Driver(app)
+    msg = entity_signal_message("@Counter@c4", "add", json.dumps(json.dumps(5)), d.now)
+    dup = entity_signal_message("@Counter@c4", "add", json.dumps(json.dumps(5)), d.now)
+    dup.payload = json.loads(json.dumps(msg.payload))
+    d.enqueue(msg)
+    d.enqueue(dup)
+    d.run()
+    assert d.instances["@counter@c4"].entity_state == "5"
+    again = entity_signal_message("@Counter@c4", "add", json.dumps(json.dumps(5)), d.now)
+    again.payload = json.loads(json.dumps(msg.payload))
+    d.enqueue(again)
+    d.run()
+    assert d.instances["@counter@c4"].entity_state == "5"
+    assert any("dropped duplicate request" in line for _, r in d.results for line in r.log)
+    for _ in range(DEDUP_WINDOW + 5):  # the window is bounded
+        d.enqueue(entity_signal_message("@Counter@c4", "add", json.dumps(json.dumps(1)), d.now))
+    d.run()
+    assert d.instances["@counter@c4"].entity_state == str(5 + DEDUP_WINDOW + 5)
+    assert len(processed_request_ids(d.instances["@counter@c4"])) == DEDUP_WINDOW
