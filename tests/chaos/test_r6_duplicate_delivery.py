@@ -43,8 +43,9 @@ from tests.chaos.test_runtime_faults import finish_all
 from tests.e2e.conftest import make_order
 
 WEBHOOK = "/runtime/webhooks/durabletask"
+# Azure: ~50 s against Azurite, so only in the slow set
 BACKENDS = [
-    pytest.param(n, id=n, marks=[pytest.mark.azurite] if n == "azure" else [])
+    pytest.param(n, id=n, marks=[pytest.mark.azurite, pytest.mark.slow] if n == "azure" else [])
     for n in (x.strip() for x in os.environ.get("DURABLE_STORE_BACKENDS", "memory,sqlite").split(",")) if n
 ]
 
