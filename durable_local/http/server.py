@@ -148,7 +148,9 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
     from durable_local.dashboard import add_dashboard_routes
 
     add_dashboard_routes(app, ctx)  # before the catch-all: /_durable/ (aiohttp < 3.10 matches in order)
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    # [\s\S]: a decoded %0A in a path segment must reach the handlers (400 for a bad instance
+    # id, S3), not fall through aiohttp's router as 404 ('.' does not match a newline)
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", dispatch)
     return app
 
 
