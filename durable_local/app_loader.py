@@ -252,6 +252,11 @@ def _indexed_by_us(module: Any) -> bool:
         return False
 
 
+def _module_in(module: Any, app_dir: Path) -> bool:
+    path = getattr(module, "__file__", None)
+    return bool(path) and Path(path).resolve().is_relative_to(app_dir)
+
+
 def _forget_app_modules(app_dir: Path, module_name: str) -> None:
     """Drop the app's modules (function_app and the packages it imports from app_dir), but
     never the host itself or test code that happens to live in the same folder."""
@@ -275,10 +280,13 @@ def load_app(app_dir: Path | str, *, apply_settings: bool = True) -> LoadedApp:
     module_name = Path(script).stem
     if not (app_dir / script).exists():
         raise AppLoadError(f"{app_dir / script} not found (is --app-dir the Function App folder?)")
-    if str(app_dir) not in sys.path:
-        sys.path.insert(0, str(app_dir))
+    # first on sys.path: another app loaded earlier in this process may have its own module_name
+    if str(app_dir) in sys.path:
+        sys.path.remove(str(app_dir))
+    sys.path.insert(0, str(app_dir))
     try:
-        if not _indexed_by_us(sys.modules.get(module_name)):
+        cached = sys.modules.get(module_name)
+        if not _indexed_by_us(cached) or not _module_in(cached, app_dir):
             # Like a fresh worker process: import the app's own modules anew. An app object
             # indexed elsewhere in this process (or another app with the same module name)
             # cannot be reused, since get_functions() may only run once per app object.
