@@ -1,7 +1,8 @@
 """``python -m bench [--quick] [--only W1,W2] [--runs N] [--out FILE]``: W1–W13, one table.
 
 Every workload runs in a fresh process: a warm-up run, then ``--runs`` measured runs (5 by
-default, 1 with ``--quick``); the table shows medians. Headline: SQLite WAL with
+default, 1 with ``--quick``; the NORMAL column and the durabletask peer take at most 3, the
+slow rows W3, W5 300, W12, W13 at most 3 and W7 5000 one); the table shows medians. Headline: SQLite WAL with
 synchronous=FULL; NORMAL alongside. Peers, measured in the same invocation: the SDK floor
 (the stock azure-functions-durable replay of the same histories, no host) and
 durabletask-python's in-memory backend on the same workload.
@@ -195,7 +196,7 @@ def main() -> None:
         if r.get("normal") and not a.no_normal:
             got["normal"] = run_spec(dict(spec, sync="NORMAL", runs=min(r["runs"], 3)))
         if r.get("peer"):
-            got["peer"] = run_spec(dict(spec, peer=True, warm=r["warm"], workers=1))
+            got["peer"] = run_spec(dict(spec, peer=True, warm=r["warm"], workers=1, runs=min(r["runs"], 3)))
         res[r["row"]] = got
         print(
             f"  {r['row']:<18} done in {time.perf_counter() - t:6.1f} s: "
