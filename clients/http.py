@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable
 from typing import Any
 
@@ -38,6 +39,19 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 def validation_error(exc: ValidationError) -> HttpError:
     """400 naming each bad field."""
     return HttpError(400, "validation_error", "request validation failed", fields=field_errors(exc))
+
+
+def route_param(req: func.HttpRequest, name: str, pattern: str) -> str:
+    """A route value that must match ``pattern``; a 400 naming the field otherwise."""
+    value = req.route_params.get(name, "")
+    if not re.fullmatch(pattern, value):
+        raise HttpError(
+            400,
+            "validation_error",
+            f"invalid {name}",
+            fields=[{"field": name, "message": f"must match {pattern}"}],
+        )
+    return value
 
 
 def _reject_constant(name: str) -> Any:

@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import azure.durable_functions as df
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from clients.http import HttpError, guarded, json_response, read_json, validation_error
+from clients.http import HttpError, guarded, json_response, read_json, route_param, validation_error
 from domain.inventory import InventoryState
 from domain.models import SKU_PATTERN
 
@@ -31,15 +30,7 @@ class StockAddition(BaseModel):
 
 
 def _sku(req: func.HttpRequest) -> str:
-    sku = req.route_params.get("sku", "")
-    if not re.fullmatch(SKU_PATTERN, sku):
-        raise HttpError(
-            400,
-            "validation_error",
-            "invalid sku",
-            fields=[{"field": "sku", "message": f"must match {SKU_PATTERN}"}],
-        )
-    return sku
+    return route_param(req, "sku", SKU_PATTERN)
 
 
 async def _add(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:

@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import re
-
 import azure.durable_functions as df
 import azure.functions as func
 from pydantic import ValidationError
@@ -20,6 +18,7 @@ from clients.http import (
     guarded,
     json_response,
     read_json,
+    route_param,
     runtime_status_name,
     validation_error,
 )
@@ -33,15 +32,7 @@ bp = df.Blueprint()
 
 
 def _order_id(req: func.HttpRequest) -> str:
-    order_id = req.route_params.get("orderId", "")
-    if not re.fullmatch(ORDER_ID_PATTERN, order_id):
-        raise HttpError(
-            400,
-            "validation_error",
-            "invalid order id",
-            fields=[{"field": "orderId", "message": f"must match {ORDER_ID_PATTERN}"}],
-        )
-    return order_id
+    return route_param(req, "orderId", ORDER_ID_PATTERN)
 
 
 async def start_order_saga(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
