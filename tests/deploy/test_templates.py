@@ -21,25 +21,13 @@ import pytest
 import yaml
 from pycep import BicepParser
 
+from tests.deploy.expected import APP_SETTINGS, ROLE_GUIDS
+
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 MAIN = INFRA / "main.bicep"
 RESOURCES = INFRA / "app" / "resources.bicep"
 
-ROLE_GUIDS = {
-    "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
-    "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
-    "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
-}
-APP_SETTINGS = (
-    "TASK_HUB_NAME",
-    "APPROVAL_THRESHOLD_CENTS",
-    "APPROVAL_TIMEOUT_HOURS",
-    "PAYMENT_ADAPTER",
-    "CARRIER_ADAPTER",
-    "NOTIFICATION_ADAPTER",
-    "SANDBOX_DATA_DIR",
-)
 # App settings that Flex Consumption rejects or ignores (its functionAppConfig replaces them).
 FLEX_UNSUPPORTED_SETTINGS = {
     "FUNCTIONS_EXTENSION_VERSION",
