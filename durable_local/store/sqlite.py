@@ -118,13 +118,15 @@ class SqliteStore:
                         conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
-                self._committed += 1
+                if durable:
+                    self._committed += 1
+                # a claim needs no fsync of its own (a lost claim is harmless), but the work it
+                # hands out must not rest on commits not yet on disk: wait for those
                 seq = self._committed
             finally:
                 if relax:
                     conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         if self._group:
-            # claims wait too: work they hand out must not rest on commits not yet on disk
             self._wait_durable(seq)
 
     def _wait_durable(self, seq: int) -> None:
@@ -348,10 +350,8 @@ class SqliteStore:
             if replace_history:
                 c.execute("DELETE FROM history WHERE instance_id = ?", (iid,))
                 seq = 0
-            else:
-                seq = c.execute(
-                    "SELECT COALESCE(MAX(seq) + 1, 0) FROM history WHERE instance_id = ?", (iid,)
-                ).fetchone()[0]
+            else:  # the lease and etag guarantee the rows are the ones claimed with the item
+                seq = len(item.history)
             c.executemany(
                 "INSERT INTO history (instance_id, seq, execution_id, event) VALUES (?, ?, ?, ?)",
                 [(iid, seq + i, instance.execution_id, e) for i, e in enumerate(events)],

@@ -162,7 +162,10 @@ def spans(item: OrchestrationWorkItem, result: EpisodeResult, seconds: float, en
     """Emit the episode's span, plus one span per activity or entity operation it consumed."""
     if otel is None:
         return
-    tracer = (tracer_provider or otel.get_tracer_provider()).get_tracer("durable_local")
+    provider = tracer_provider or otel.get_tracer_provider()
+    if isinstance(provider, (otel.ProxyTracerProvider, otel.NoOpTracerProvider)):
+        return  # no SDK configured: every span would be a no-op, skip building them
+    tracer = provider.get_tracer("durable_local")
     iid = item.instance_id
     is_entity = iid.startswith("@")
 
