@@ -46,6 +46,7 @@ from azure.core.exceptions import (
     ResourceExistsError,
     ResourceNotFoundError,
 )
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
@@ -65,6 +66,7 @@ from .azure_codec import (
 )
 from .azure_conn import DEFAULT_HUB, DEV_STORAGE, endpoint_of, expand_connection_string, storage_errors
 from .azure_episodes import EpisodeMixin
+from .azure_http import http_session, is_loopback
 from .azure_queues import Queues
 from .azure_tables import Sentinel, Stale, Tables
 from .base import (
@@ -131,11 +133,16 @@ class AzureStore(EpisodeMixin, ActivityMixin):
         self._closed = False
         self._claims: dict[str, _Claim] = {}  # by token
         self._leases: dict[str, _Claim] = {}  # latest claim per instance id
-        opts: dict[str, Any] = {"connection_timeout": timeout, "read_timeout": max(timeout, 30.0), "retry_total": 2}
+        timeouts = {"connection_timeout": timeout, "read_timeout": max(timeout, 30.0)}
+        loopback = is_loopback(endpoint_of(conn))
+
+        def opts() -> dict[str, Any]:  # a transport (connection pool) per service client
+            return {"transport": RequestsTransport(session=http_session(loopback), **timeouts), "retry_total": 2}
+
         try:
-            tables = TableServiceClient.from_connection_string(conn, **opts)
-            queues = QueueServiceClient.from_connection_string(conn, **opts)
-            blobs = BlobServiceClient.from_connection_string(conn, **opts)
+            tables = TableServiceClient.from_connection_string(conn, **opts())
+            queues = QueueServiceClient.from_connection_string(conn, **opts())
+            blobs = BlobServiceClient.from_connection_string(conn, **opts())
         except (ValueError, AzureError) as exc:
             raise StoreError(f"invalid AzureWebJobsStorage connection string: {exc}") from None
         self._services = (tables, queues, blobs)

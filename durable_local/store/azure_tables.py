@@ -34,6 +34,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
 
 from .azure_codec import RECORD_COLUMNS, SENTINEL, LargeValues, entity_size, row_key
+from .azure_http import submit_transaction
 
 MAX_BATCH_OPS = 100
 MAX_BATCH_BYTES = 3 * 1024 * 1024  # the service limit is 4 MiB per transaction
@@ -144,6 +145,8 @@ class Tables:
         """
         etag = s.etag
         chunks = list(_chunks(rows))
+        if not chunks:
+            return self._write_one(s, outbox_blob)
         try:
             for i, chunk in enumerate(chunks[:-1]):
                 if etag is None:
@@ -157,16 +160,31 @@ class Tables:
                         {"mode": UpdateMode.MERGE, "etag": etag, "match_condition": MatchConditions.IfNotModified},
                     )
                 )
-                etag = self.history.submit_transaction(ops)[-1]["etag"]
-            last = chunks[-1] if chunks else []
-            ops = [("upsert", r, {"mode": UpdateMode.REPLACE}) for r in last]
+                etag = submit_transaction(self.history, ops)[-1]["etag"]
+            ops = [("upsert", r, {"mode": UpdateMode.REPLACE}) for r in chunks[-1]]
             ops.append(self._sentinel_op(replace(s, etag=etag), outbox_blob))
-            etag = self.history.submit_transaction(ops)[-1]["etag"]
+            etag = submit_transaction(self.history, ops)[-1]["etag"]
         except HttpResponseError as exc:
             if _stale(exc) or isinstance(exc, ResourceExistsError):
                 raise Stale(str(exc.message)) from exc
             raise
         return replace(s, etag=etag)
+
+    def _write_one(self, s: Sentinel, outbox_blob: str) -> Sentinel:
+        """The sentinel alone: a plain conditional insert / replace (no transaction needed)."""
+        entity = self._entity(s, outbox_blob)
+        try:
+            if s.etag is None:
+                meta = self.history.create_entity(entity)
+            else:
+                meta = self.history.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=s.etag, match_condition=MatchConditions.IfNotModified
+                )
+        except HttpResponseError as exc:
+            if _stale(exc) or isinstance(exc, ResourceExistsError):
+                raise Stale(str(exc.message)) from exc
+            raise
+        return replace(s, etag=meta["etag"])
 
     def clear_outbox(self, s: Sentinel) -> Sentinel | None:
         """Best effort: mark the outbox sent (a lost race just means a resend later)."""
@@ -232,7 +250,7 @@ class Tables:
                 for r in rows[i : i + MAX_BATCH_OPS]
             ]
             try:
-                table.submit_transaction(ops)
+                submit_transaction(table, ops)
             except HttpResponseError as exc:
                 if exc.status_code != 404:
                     raise

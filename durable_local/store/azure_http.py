@@ -1,0 +1,163 @@
+"""Azure backend: HTTP plumbing that the SDK makes expensive.
+
+Every storage call costs ~3 ms of Python CPU in the SDK's pipeline, and the host process is
+CPU-bound long before Azurite is (PERF.md W13), so the hot paths are trimmed here:
+
+- ``http_session``: one ``requests`` session per service client with a connection pool as
+  large as the host's thread count (the default of 10 discards and re-opens connections
+  under the dispatcher's 30+ threads) and, for loopback endpoints (Azurite), no environment
+  lookups (proxy variables, .netrc) on every request.
+- ``submit_transaction``: the table SDK builds and parses an entity-group transaction with
+  the ``email`` package (MIME generator and parser), ~10 ms of CPU per batch. Here the same
+  sub-requests (serialized by the SDK itself, so entities are encoded identically) are
+  framed as multipart/mixed by hand, sent through the client's own pipeline (auth, retries,
+  timeouts) and the response is split by hand. Semantics are the SDK's: all or nothing;
+  a failing operation raises ``HttpResponseError`` with that operation's status code
+  (404/409/412 ...), ``ResourceExistsError`` for 409 and ``ResourceNotFoundError`` for 404.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.pipeline.transport._requests_basic import BiggerBlockSizeHTTPAdapter
+from azure.core.rest import HttpRequest
+from azure.data.tables import TableClient
+from azure.data.tables._table_batch import TableBatchOperations
+from urllib3.util.retry import Retry
+
+POOL_SIZE = 64
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+_STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})")
+
+
+def is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host in _LOOPBACK or host.startswith("127.")
+
+
+def http_session(loopback: bool) -> requests.Session:
+    """A session as azure-core's RequestsTransport sets one up, with a larger pool, and no
+    environment settings for loopback endpoints."""
+    session = requests.Session()
+    session.trust_env = not loopback
+    adapter = BiggerBlockSizeHTTPAdapter(
+        pool_connections=4,
+        pool_maxsize=POOL_SIZE,
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+    )
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, adapter)
+    return session
+
+
+def _part(req: Any) -> bytes:
+    """One sub-request as an application/http part body (request line, headers, body)."""
+    lines = [f"{req.method} {req.url} HTTP/1.1"]
+    for name, value in req.headers.items():
+        if name.lower() != "content-length":
+            lines.append(f"{name}: {value}")
+    body = req.content
+    if isinstance(body, str):
+        body = body.encode()
+    elif body is None:
+        body = b""
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _parts(body: bytes, content_type: str) -> list[tuple[int, dict[str, str], bytes]]:
+    """(status, headers, body) of every HTTP response in a (nested) multipart body."""
+    m = re.search(r'boundary="?([^";]+)"?', content_type)
+    if m is None:
+        raise ValueError(f"no boundary in {content_type!r}")
+    delim = b"--" + m.group(1).encode()
+    out: list[tuple[int, dict[str, str], bytes]] = []
+    for chunk in body.split(delim)[1:]:
+        if chunk.startswith(b"--"):
+            break  # the closing delimiter
+        head, _, rest = chunk.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        headers = _headers(head)
+        ctype = headers.get("content-type", "")
+        if ctype.startswith("multipart/"):
+            out += _parts(rest, ctype)
+            continue
+        status_head, _, payload = rest.partition(b"\r\n\r\n")
+        first, _, header_lines = status_head.partition(b"\r\n")
+        sm = _STATUS.match(first)
+        if sm is None:
+            continue
+        out.append((int(sm.group(1)), _headers(header_lines), payload.rstrip(b"\r\n")))
+    return out
+
+
+def _headers(block: bytes) -> dict[str, str]:
+    out = {}
+    for line in block.decode("utf-8", "replace").split("\r\n"):
+        name, sep, value = line.partition(":")
+        if sep:
+            out[name.strip().lower()] = value.strip()
+    return out
+
+
+def _error(status: int, payload: bytes) -> HttpResponseError:
+    message = payload.decode("utf-8", "replace")
+    try:
+        message = json.loads(payload)["odata.error"]["message"]["value"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    cls = {404: ResourceNotFoundError, 409: ResourceExistsError}.get(status, HttpResponseError)
+    exc = cls(message=f"transaction failed with {status}: {message}")
+    exc.status_code = status
+    return exc
+
+
+def submit_transaction(table: TableClient, operations: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """``TableClient.submit_transaction`` without the MIME round trips; returns one
+    ``{"etag": ...}`` per operation, in order."""
+    if not operations:
+        return []
+    batch = TableBatchOperations(
+        config=table._client._config,  # the SDK serializes the operations itself
+        endpoint=f"{table.scheme}://{table._primary_hostname}",
+        table_name=table.table_name,
+        is_cosmos_endpoint=table._cosmos_endpoint,
+    )
+    for op in operations:
+        batch.add_operation(op)
+    batch_b, change_b = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
+    chunks = [f"--{batch_b}\r\nContent-Type: multipart/mixed; boundary={change_b}\r\n\r\n".encode()]
+    for i, req in enumerate(batch.requests):
+        chunks.append(
+            f"--{change_b}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+            f"Content-ID: {i}\r\n\r\n".encode()
+        )
+        chunks.append(_part(req) + b"\r\n")
+    chunks.append(f"--{change_b}--\r\n\r\n--{batch_b}--\r\n".encode())
+    request = HttpRequest(
+        method="POST",
+        url=f"{table.scheme}://{table._primary_hostname}/$batch",
+        headers={
+            "x-ms-version": table.api_version,
+            "DataServiceVersion": "3.0",
+            "MaxDataServiceVersion": "3.0;NetFx",
+            "Content-Type": f"multipart/mixed; boundary={batch_b}",
+            "Accept": "application/json",
+        },
+        content=b"".join(chunks),
+    )
+    response = table._client._client.send_request(request, stream=True)  # the client pipeline: auth, retries
+    if response.status_code != 202:
+        raise _error(response.status_code, response.read())
+    parts = _parts(response.read(), response.headers.get("content-type", ""))
+    for status, _, payload in parts:
+        if not 200 <= status < 300:
+            raise _error(status, payload)
+    if len(parts) != len(operations):
+        raise HttpResponseError(message=f"transaction answered {len(parts)} parts for {len(operations)} operations")
+    return [{"etag": headers.get("etag")} for _, headers, _ in parts]
