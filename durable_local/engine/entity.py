@@ -91,9 +91,16 @@ def run_entity_batch(item: OrchestrationWorkItem, now: datetime, options: Engine
     name, key = split_entity_id(item.instance_id)
     log: list[str] = []
     consumed = [m.id for m in item.messages if m.id is not None]
-    record = replace(item.instance) if item.instance is not None else InstanceRecord(
-        instance_id=entity_instance_id(name, key), name=name, runtime_status="Running",
-        created_time=now, last_updated_time=now,
+    record = (
+        replace(item.instance)
+        if item.instance is not None
+        else InstanceRecord(
+            instance_id=entity_instance_id(name, key),
+            name=name,
+            runtime_status="Running",
+            created_time=now,
+            last_updated_time=now,
+        )
     )
     requests = _requests(item, log)
     if not requests:
@@ -104,7 +111,8 @@ def run_entity_batch(item: OrchestrationWorkItem, now: datetime, options: Engine
         known = ", ".join(f"'{n}'" for n in options.names("entity"))
         error = dumps_compact(
             f"The function '{name}' doesn't exist, is disabled, or is not an entity function. "
-            f"Additional info: The following are the known entity functions: {known}.")
+            f"Additional info: The following are the known entity functions: {known}."
+        )
         for req in requests:
             msg = _response(req, error, True, now)
             if msg is not None:
@@ -150,5 +158,9 @@ def entity_signal_from_entity(source: str, target: dict[str, Any], sig: dict[str
 
     input_text = sig.get("input")
     return entity_signal_message(
-        entity_instance_id(str(target.get("name", "")), str(target.get("key", ""))), str(sig.get("name")),
-        None if input_text is None else json.dumps(input_text), now, parent=source)
+        entity_instance_id(str(target.get("name", "")), str(target.get("key", ""))),
+        str(sig.get("name")),
+        None if input_text is None else json.dumps(input_text),
+        now,
+        parent=source,
+    )

@@ -34,9 +34,11 @@ from .options import EngineOptions
 from .outcome import Outcome
 
 _COMPLETIONS = {
-    EventType.TaskCompleted: "TaskScheduledId", EventType.TaskFailed: "TaskScheduledId",
+    EventType.TaskCompleted: "TaskScheduledId",
+    EventType.TaskFailed: "TaskScheduledId",
     EventType.SubOrchestrationInstanceCompleted: "TaskScheduledId",
-    EventType.SubOrchestrationInstanceFailed: "TaskScheduledId", EventType.TimerFired: "TimerId",
+    EventType.SubOrchestrationInstanceFailed: "TaskScheduledId",
+    EventType.TimerFired: "TimerId",
 }
 _SCHEDULED_KIND = {
     "TaskScheduledId": (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated),
@@ -71,8 +73,10 @@ def current_started(history: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def episode_time(history: list[dict[str, Any]], now: datetime) -> datetime:
     """``now``, but never before the last OrchestratorStarted (the SDK clock only moves on)."""
-    last = max((ev.parse_timestamp(e["Timestamp"]) for e in history
-                if e["EventType"] == EventType.OrchestratorStarted), default=None)
+    last = max(
+        (ev.parse_timestamp(e["Timestamp"]) for e in history if e["EventType"] == EventType.OrchestratorStarted),
+        default=None,
+    )
     return now if last is None or now >= last else last
 
 
@@ -98,7 +102,7 @@ class _Episode:
         start_at = self._find_start(messages)
         if start_at is not None:
             self._start_execution(messages, start_at)
-            messages = messages[start_at + 1:]
+            messages = messages[start_at + 1 :]
         for m in messages:
             if not self._accept(m):
                 continue
@@ -129,10 +133,16 @@ class _Episode:
         self.replace = bool(self.history)
         # Events that arrived before the new ExecutionStarted belong to the old execution,
         # except client events (no execution tag), which DTFx would deliver to the new one.
-        earlier = [m for m in messages[:at] if m.payload.get("EventType") == EventType.EventRaised
-                   and not m.payload.get(EXECUTION_ID_KEY)]
-        dropped = at - len(earlier) - sum(1 for m in messages[:at]
-                                          if m.payload.get("EventType") == EventType.ExecutionStarted)
+        earlier = [
+            m
+            for m in messages[:at]
+            if m.payload.get("EventType") == EventType.EventRaised and not m.payload.get(EXECUTION_ID_KEY)
+        ]
+        dropped = (
+            at
+            - len(earlier)
+            - sum(1 for m in messages[:at] if m.payload.get("EventType") == EventType.ExecutionStarted)
+        )
         if dropped > 0:
             self.log.append(f"dropped {dropped} message(s) for the previous execution")
         self.history = []
@@ -183,8 +193,12 @@ class _Episode:
         if not any(e["EventType"] in kinds and e["EventId"] == task_id for e in everything):
             self.log.append(f"dropped {EventType(event['EventType']).name} for unknown task id {task_id}")
             return False
-        if any(e["EventType"] in _COMPLETIONS and e.get(_COMPLETIONS[EventType(e["EventType"])]) == task_id
-               and _COMPLETIONS[EventType(e["EventType"])] == key for e in everything):
+        if any(
+            e["EventType"] in _COMPLETIONS
+            and e.get(_COMPLETIONS[EventType(e["EventType"])]) == task_id
+            and _COMPLETIONS[EventType(e["EventType"])] == key
+            for e in everything
+        ):
             self.log.append(f"dropped duplicate {EventType(event['EventType']).name} for task id {task_id}")
             return False
         return True
@@ -213,30 +227,48 @@ class _Episode:
     def _finish(self) -> EpisodeResult:
         started = self._started()
         if started is None or not self.new_events:
-            return EpisodeResult(instance=self.record, outgoing=self.outgoing, log=self.log,
-                                 new_history=[] if not self.replace else self.history,
-                                 replace_history=self.replace)
+            return EpisodeResult(
+                instance=self.record,
+                outgoing=self.outgoing,
+                log=self.log,
+                new_history=[] if not self.replace else self.history,
+                replace_history=self.replace,
+            )
         now = episode_time(self.history, self.now)
         outcome = Outcome(
-            instance_id=self.item.instance_id, started=started, past=self.history, new_events=self.new_events,
-            now=now, options=self.options, status=self.status or "Running", log=self.log,
+            instance_id=self.item.instance_id,
+            started=started,
+            past=self.history,
+            new_events=self.new_events,
+            now=now,
+            options=self.options,
+            status=self.status or "Running",
+            log=self.log,
         )
         appended = outcome.run()
         self.outgoing.extend(outcome.outgoing)
         record = self._record(started, outcome)
         new_history = self.history + appended if self.replace else appended
-        return EpisodeResult(instance=record, new_history=new_history, replace_history=self.replace,
-                             outgoing=self.outgoing, log=self.log)
+        return EpisodeResult(
+            instance=record, new_history=new_history, replace_history=self.replace, outgoing=self.outgoing, log=self.log
+        )
 
     def _record(self, started: dict[str, Any], outcome: Outcome) -> InstanceRecord:
         parent = started.get("ParentInstance") or {}
         fresh = self.record is None
         rec = self.record or InstanceRecord(
-            instance_id=self.item.instance_id, name=started["Name"], runtime_status="Running",
-            created_time=self.now, last_updated_time=self.now,
+            instance_id=self.item.instance_id,
+            name=started["Name"],
+            runtime_status="Running",
+            created_time=self.now,
+            last_updated_time=self.now,
         )
-        if self.started_new and not fresh and self.item.instance is not None \
-                and self.item.instance.runtime_status not in ("Pending", "ContinuedAsNew"):
+        if (
+            self.started_new
+            and not fresh
+            and self.item.instance is not None
+            and self.item.instance.runtime_status not in ("Pending", "ContinuedAsNew")
+        ):
             rec.created_time = self.now  # a completed id started again is a new instance
         rec.name = started["Name"]
         rec.version = started.get("Version") or ""

@@ -214,9 +214,7 @@ def event_raised(ts: datetime, name: str, input_text: str | None) -> Event:
     return e
 
 
-def execution_completed(
-    ts: datetime, event_id: int, status: OrchestrationStatus, result_text: str | None
-) -> Event:
+def execution_completed(ts: datetime, event_id: int, status: OrchestrationStatus, result_text: str | None) -> Event:
     e = _base(EventType.ExecutionCompleted, ts, event_id)
     e.update({"OrchestrationStatus": int(status), "Result": result_text, "FailureDetails": None})
     return e

@@ -66,8 +66,9 @@ def dumps_compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def to_orchestrator(target: str, event: dict[str, Any], *, execution_id: str | None = None,
-                    visible_at: datetime | None = None) -> Message:
+def to_orchestrator(
+    target: str, event: dict[str, Any], *, execution_id: str | None = None, visible_at: datetime | None = None
+) -> Message:
     payload = dict(event)
     if execution_id:
         payload[EXECUTION_ID_KEY] = execution_id
@@ -97,13 +98,24 @@ def start_instance(
     """
     exec_id = execution_id or ev.new_execution_id()
     started = ev.execution_started(
-        now, instance_id=instance_id, execution_id=exec_id, name=name, input_text=input_text,
-        version=version, parent=parent,
+        now,
+        instance_id=instance_id,
+        execution_id=exec_id,
+        name=name,
+        input_text=input_text,
+        version=version,
+        parent=parent,
     )
     parent_id = parent["OrchestrationInstance"]["InstanceId"] if parent else None
     record = InstanceRecord(
-        instance_id=instance_id, name=name, runtime_status="Pending", created_time=now,
-        last_updated_time=now, execution_id=exec_id, version=version, input=started["Input"],
+        instance_id=instance_id,
+        name=name,
+        runtime_status="Pending",
+        created_time=now,
+        last_updated_time=now,
+        execution_id=exec_id,
+        version=version,
+        input=started["Input"],
         parent_instance_id=parent_id,
     )
     return record, to_orchestrator(instance_id, started)
@@ -145,8 +157,14 @@ def split_entity_id(instance_id: str) -> tuple[str, str]:
 
 
 def request_message(
-    *, op: str, request_id: str, input_json: str | None, signal: bool, now: datetime,
-    parent: str | None, parent_execution: str | None,
+    *,
+    op: str,
+    request_id: str,
+    input_json: str | None,
+    signal: bool,
+    now: datetime,
+    parent: str | None,
+    parent_execution: str | None,
 ) -> str:
     """EXT RequestMessage JSON (compact; ``signal`` only when true, ``input`` only when set)."""
     body: dict[str, Any] = {"op": op}
@@ -154,10 +172,15 @@ def request_message(
         body["signal"] = True
     if input_json is not None:
         body["input"] = input_json
-    body.update({
-        "id": request_id, "parent": parent, "parentExecution": parent_execution,
-        "Timestamp": ev.format_timestamp(now), "Predecessor": _NO_PREDECESSOR,
-    })
+    body.update(
+        {
+            "id": request_id,
+            "parent": parent,
+            "parentExecution": parent_execution,
+            "Timestamp": ev.format_timestamp(now),
+            "Predecessor": _NO_PREDECESSOR,
+        }
+    )
     return dumps_compact(body)
 
 
@@ -170,8 +193,13 @@ def request_id_for(instance_id: str, execution_id: str, sequence_id: int) -> str
 
 
 def entity_signal_message(
-    entity_instance_id: str, op: str, input_text: str | None, now: datetime, *,
-    parent: str | None = None, request_id: str | None = None,
+    entity_instance_id: str,
+    op: str,
+    input_text: str | None,
+    now: datetime,
+    *,
+    parent: str | None = None,
+    request_id: str | None = None,
 ) -> Message:
     """A client (or HTTP API) signal: RequestMessage as EventRaised{Name:"op"} (§5.3, §5.5).
 
@@ -182,9 +210,13 @@ def entity_signal_message(
     """
     name, key = split_entity_id(entity_instance_id)
     req = request_message(
-        op=op, request_id=request_id or str(uuid.uuid4()),
+        op=op,
+        request_id=request_id or str(uuid.uuid4()),
         input_json=None if input_text is None else compact_json(input_text),
-        signal=True, now=now, parent=parent, parent_execution=None,
+        signal=True,
+        now=now,
+        parent=parent,
+        parent_execution=None,
     )
     return to_orchestrator(f"@{name}@{key}", ev.event_raised(now, ENTITY_REQUEST_EVENT, req))
 
@@ -192,12 +224,17 @@ def entity_signal_message(
 # -- activities ----------------------------------------------------------------------------------
 
 
-def activity_work_item(instance_id: str, execution_id: str, task_id: int, name: str,
-                       input_text: str | None) -> Message:
+def activity_work_item(instance_id: str, execution_id: str, task_id: int, name: str, input_text: str | None) -> Message:
     return Message(
-        target=instance_id, queue=ACTIVITY_QUEUE,
-        payload={"instanceId": instance_id, "executionId": execution_id, "taskScheduledId": task_id,
-                 "name": name, "input": input_text},
+        target=instance_id,
+        queue=ACTIVITY_QUEUE,
+        payload={
+            "instanceId": instance_id,
+            "executionId": execution_id,
+            "taskScheduledId": task_id,
+            "name": name,
+            "input": input_text,
+        },
     )
 
 
@@ -212,26 +249,34 @@ def activity_failure_reason(name: str, exc: BaseException) -> tuple[str, str]:
     """(Reason, Details) as EXT TaskActivityShim reports a Python exception (PROTOCOL §4.3)."""
     friendly = f" {type(exc).__name__}: {exc}"  # the leading space is what the extension keeps
     reason = f"Activity function '{name}' failed: {friendly}"
-    details = dumps_compact({
-        "$type": "System.Exception, System.Private.CoreLib",
-        "ClassName": "System.Exception",
-        "Message": friendly,
-        "Data": None,
-        "InnerException": {
-            "$type": "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException, Microsoft.Azure.WebJobs.Script",
-            "ClassName": "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException",
-            "Message": f"Result: Failure\nException: {type(exc).__name__}: {exc}\nStack: ",
-        },
-        "HelpURL": None,
-        "StackTraceString": None,
-        "HResult": -2146233088,
-    })
+    details = dumps_compact(
+        {
+            "$type": "System.Exception, System.Private.CoreLib",
+            "ClassName": "System.Exception",
+            "Message": friendly,
+            "Data": None,
+            "InnerException": {
+                "$type": "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException, Microsoft.Azure.WebJobs.Script",
+                "ClassName": "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException",
+                "Message": f"Result: Failure\nException: {type(exc).__name__}: {exc}\nStack: ",
+            },
+            "HelpURL": None,
+            "StackTraceString": None,
+            "HResult": -2146233088,
+        }
+    )
     return reason, details
 
 
 def activity_failed_message(work: Message, exc: BaseException, now: datetime) -> Message:
     """TaskFailed with the extension's Reason wording and a .NET-exception-like Details JSON."""
+    reason, details = activity_failure_reason(str(work.payload["name"]), exc)
+    return task_failed_message(work, reason, details, now)
+
+
+def task_failed_message(work: Message, reason: str, details: str, now: datetime) -> Message:
+    """TaskFailed for a work item from an already formatted (Reason, Details) pair, as a
+    worker process reports it (exceptions themselves do not cross process boundaries)."""
     p = work.payload
-    reason, details = activity_failure_reason(str(p["name"]), exc)
     event = ev.task_failed(now, int(p["taskScheduledId"]), reason, details)
     return to_orchestrator(p["instanceId"], event, execution_id=p.get("executionId"))

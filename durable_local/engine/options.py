@@ -102,7 +102,9 @@ class FunctionRegistry:
 
         def known(kind: str) -> Sequence[str]:
             table: dict[str, Any] = {
-                "orchestrator": self.orchestrators, "activity": self.activities, "entity": self.entities
+                "orchestrator": self.orchestrators,
+                "activity": self.activities,
+                "entity": self.entities,
             }.get(kind, {})
             return [v[0] for v in table.values()]
 

@@ -31,9 +31,18 @@ from .sdk import build_envelope, call_orchestrator, mark_past
 
 
 class Outcome:
-    def __init__(self, *, instance_id: str, started: dict[str, Any], past: list[dict[str, Any]],
-                 new_events: list[dict[str, Any]], now: datetime, options: EngineOptions, status: str,
-                 log: list[str]) -> None:
+    def __init__(
+        self,
+        *,
+        instance_id: str,
+        started: dict[str, Any],
+        past: list[dict[str, Any]],
+        new_events: list[dict[str, Any]],
+        now: datetime,
+        options: EngineOptions,
+        status: str,
+        log: list[str],
+    ) -> None:
         self.instance_id = instance_id
         self.started = started
         self.name: str = started["Name"]
@@ -68,10 +77,13 @@ class Outcome:
         handle = self.options.resolve_orchestrator(self.name)
         if handle is None:
             known = ", ".join(f"'{n}'" for n in self.options.names("orchestrator"))
-            self._end(OrchestrationStatus.Failed,
-                      f"The function '{self.name}' doesn't exist, is disabled, or is not an orchestrator "
-                      f"function. Additional info: The following are the known orchestrator functions: {known}.",
-                      None, event_id=0)
+            self._end(
+                OrchestrationStatus.Failed,
+                f"The function '{self.name}' doesn't exist, is disabled, or is not an orchestrator "
+                f"function. Additional info: The following are the known orchestrator functions: {known}.",
+                None,
+                event_id=0,
+            )
             return
         history = [*mark_past(self.past), os_event, *self.new_events]
         result = call_orchestrator(handle, build_envelope(history, self.instance_id, self.options))
@@ -83,8 +95,12 @@ class Outcome:
         custom = state.get("customStatus")
         self.custom_status = None if custom is None else dumps_compact(custom)
         shadow = ShadowReplay(
-            history=history, actions=state.get("actions") or [], schema=int(state.get("schemaVersion") or 0),
-            instance_id=self.instance_id, execution_id=self.execution_id, options=self.options,
+            history=history,
+            actions=state.get("actions") or [],
+            schema=int(state.get("schemaVersion") or 0),
+            instance_id=self.instance_id,
+            execution_id=self.execution_id,
+            options=self.options,
         ).run()
         if shadow.failure is not None:
             self.log.append(f"instance {self.instance_id} failed during replay: {shadow.failure}")
@@ -103,8 +119,12 @@ class Outcome:
             self._continue_as_new(shadow)
         else:
             out = state.get("output")
-            self._end(OrchestrationStatus.Completed, None if out is None else dumps_compact(out), None,
-                      event_id=shadow.counter)
+            self._end(
+                OrchestrationStatus.Completed,
+                None if out is None else dumps_compact(out),
+                None,
+                event_id=shadow.counter,
+            )
 
     # -- new work --------------------------------------------------------------------------
 
@@ -115,30 +135,50 @@ class Outcome:
             if op.http_request is not None:
                 event["Input"] = dumps_compact([op.http_request])  # §3.11: the request object itself
             self.appended.append(event)
-            self.outgoing.append(activity_work_item(
-                self.instance_id, self.execution_id, op.id, self.options.activity_name(op.name), op.input))
+            self.outgoing.append(
+                activity_work_item(
+                    self.instance_id, self.execution_id, op.id, self.options.activity_name(op.name), op.input
+                )
+            )
         elif op.kind == "timer":
             assert op.fire_at is not None
             fire_at = ev.format_timestamp(op.fire_at)
             self.appended.append(ev.timer_created(now, op.id, fire_at))
             if not op.canceled:  # nobody waits for a timer that was canceled before it was created
-                self.outgoing.append(to_orchestrator(
-                    self.instance_id, ev.timer_fired(op.fire_at, op.id, fire_at),
-                    execution_id=self.execution_id, visible_at=op.fire_at))
+                self.outgoing.append(
+                    to_orchestrator(
+                        self.instance_id,
+                        ev.timer_fired(op.fire_at, op.id, fire_at),
+                        execution_id=self.execution_id,
+                        visible_at=op.fire_at,
+                    )
+                )
         elif op.kind == "suborch":
-            self.appended.append(ev.sub_orchestration_created(
-                now, op.id, op.name, op.instance_id, op.input, op.version))
+            self.appended.append(
+                ev.sub_orchestration_created(now, op.id, op.name, op.instance_id, op.input, op.version)
+            )
             parent = ev.parent_instance(self.name, self.instance_id, self.execution_id, op.id)
             start = ev.execution_started(
-                now, instance_id=op.instance_id, execution_id=ev.new_execution_id(), name=op.name,
-                input_text=op.input, version=op.version, parent=parent)
+                now,
+                instance_id=op.instance_id,
+                execution_id=ev.new_execution_id(),
+                name=op.name,
+                input_text=op.input,
+                version=op.version,
+                parent=parent,
+            )
             self.outgoing.append(to_orchestrator(op.instance_id, start))
         elif op.kind == "entity":
             target = entity_instance_id(*split_entity_id(op.instance_id))
             request = request_message(
-                op=op.operation, request_id=op.request_id, signal=op.signal, now=now,
+                op=op.operation,
+                request_id=op.request_id,
+                signal=op.signal,
+                now=now,
                 input_json=None if op.input is None else dumps_compact(op.input),
-                parent=self.instance_id, parent_execution=self.execution_id)
+                parent=self.instance_id,
+                parent_execution=self.execution_id,
+            )
             self.appended.append(ev.event_sent(now, op.id, target, ENTITY_REQUEST_EVENT, request))
             self.outgoing.append(to_orchestrator(target, ev.event_raised(now, ENTITY_REQUEST_EVENT, request)))
 
@@ -167,12 +207,19 @@ class Outcome:
     def _continue_as_new(self, shadow: ShadowReplay) -> None:
         self.status = "ContinuedAsNew"
         text = shadow.continue_input
-        self.appended.append(ev.continue_as_new(
-            self.now, shadow.counter, None if text is None else dumps_compact(text)))
+        self.appended.append(
+            ev.continue_as_new(self.now, shadow.counter, None if text is None else dumps_compact(text))
+        )
         new_exec = ev.new_execution_id()
         start = ev.execution_started(
-            self.now, instance_id=self.instance_id, execution_id=new_exec, name=self.name, input_text=text,
-            version=self.started.get("Version") or "", parent=self.started.get("ParentInstance"))
+            self.now,
+            instance_id=self.instance_id,
+            execution_id=new_exec,
+            name=self.name,
+            input_text=text,
+            version=self.started.get("Version") or "",
+            parent=self.started.get("ParentInstance"),
+        )
         self.outgoing.append(to_orchestrator(self.instance_id, start))
         for carried in shadow.carried_events:
             event = {k: v for k, v in carried.items() if k != "IsPlayed"}

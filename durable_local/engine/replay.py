@@ -155,9 +155,7 @@ class ShadowReplay:
     main: Future | None = None
 
     def __post_init__(self) -> None:
-        self._recorded = {
-            e["EventId"]: e for e in self.history if e["EventType"] in _SCHEDULING and e["EventId"] >= 0
-        }
+        self._recorded = {e["EventId"]: e for e in self.history if e["EventType"] in _SCHEDULING and e["EventId"] >= 0}
         self._allocated: dict[int, tuple[int, str]] = {}  # id -> (scheduling EventType, name)
         self._waiters: dict[str, deque[Future]] = defaultdict(deque)
         self._buffered: dict[str, deque[Any]] = defaultdict(deque)
@@ -213,8 +211,9 @@ class ShadowReplay:
             return str(json.loads(recorded["Input"])["id"])
         rid = request_id_for(self.instance_id, self.execution_id, i)
         if recorded is None:
-            self.new_ops.append(NewOp("entity", i, instance_id=target, operation=op, input=input_text,
-                                      signal=signal, request_id=rid))
+            self.new_ops.append(
+                NewOp("entity", i, instance_id=target, operation=op, input=input_text, signal=signal, request_id=rid)
+            )
         return rid
 
     def wait_event(self, name: str) -> Future:
@@ -377,14 +376,17 @@ class ShadowReplay:
         )
         actual = self._allocated.get(i)
         if actual is None:
-            self._fail(f"{prefix}, but the current replay execution hasn't (yet?) scheduled this task. "
-                       f"{NONDETERMINISM_HINT}")
+            self._fail(
+                f"{prefix}, but the current replay execution hasn't (yet?) scheduled this task. {NONDETERMINISM_HINT}"
+            )
             return
         kind, name = actual
         if kind != t or name.lower() != recorded_name.lower():
-            self._fail(f"{prefix}, but the current replay execution is attempting to schedule "
-                       f"{_SCHEDULING[EventType(kind)]} with name '{name}' at the same sequence ID. "
-                       f"{NONDETERMINISM_HINT}")
+            self._fail(
+                f"{prefix}, but the current replay execution is attempting to schedule "
+                f"{_SCHEDULING[EventType(kind)]} with name '{name}' at the same sequence ID. "
+                f"{NONDETERMINISM_HINT}"
+            )
 
     # -- results ------------------------------------------------------------------------------
 
@@ -395,4 +397,3 @@ class ShadowReplay:
     @property
     def has_open_tasks(self) -> bool:
         return bool(self.open)
-

@@ -40,7 +40,7 @@ class RetryPolicy:
         the retry timeout has expired (DTFx ``ComputeNextDelay`` returning zero)."""
         if self.timeout_ms is not None and now >= first_attempt + timedelta(milliseconds=self.timeout_ms):
             return None
-        delay_ms = self.first_interval_ms * (self.backoff ** attempt)
+        delay_ms = self.first_interval_ms * (self.backoff**attempt)
         if delay_ms >= self.max_interval_ms:
             delay_ms = self.max_interval_ms
         return timedelta(milliseconds=delay_ms)

@@ -31,17 +31,25 @@ from .messages import activity_work_item, dumps_compact, rewind_message
 from .options import EngineOptions
 
 _FAILURES = (EventType.TaskFailed, EventType.SubOrchestrationInstanceFailed)
-_SCHEDULING = (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated,
-               EventType.TimerCreated, EventType.EventSent)
+_SCHEDULING = (
+    EventType.TaskScheduled,
+    EventType.SubOrchestrationInstanceCreated,
+    EventType.TimerCreated,
+    EventType.EventSent,
+)
 
 
 def _is_dummy_timer(e: dict[str, Any]) -> bool:
-    return e["EventType"] == EventType.TimerCreated and \
-        ev.parse_timestamp(e["FireAt"]) == ev.parse_timestamp(e["Timestamp"])
+    return e["EventType"] == EventType.TimerCreated and ev.parse_timestamp(e["FireAt"]) == ev.parse_timestamp(
+        e["Timestamp"]
+    )
 
 
 def rewrite_for_rewind(
-    history: list[dict[str, Any]], instance_id: str, now: datetime, options: EngineOptions | None = None,
+    history: list[dict[str, Any]],
+    instance_id: str,
+    now: datetime,
+    options: EngineOptions | None = None,
 ) -> tuple[list[dict[str, Any]], list[Message], list[str]]:
     """Return (rewritten history, re-dispatch messages, notes)."""
     events = [e for e in history if e["EventType"] != EventType.ExecutionCompleted]
@@ -64,8 +72,11 @@ def rewrite_for_rewind(
             drop.update(dummy_timers)
             dummy_timers.clear()
     dropped_timer_ids = {events[i]["EventId"] for i in drop if events[i]["EventType"] == EventType.TimerCreated}
-    kept = [e for i, e in enumerate(events) if i not in drop and not (
-        e["EventType"] == EventType.TimerFired and e.get("TimerId") in dropped_timer_ids)]
+    kept = [
+        e
+        for i, e in enumerate(events)
+        if i not in drop and not (e["EventType"] == EventType.TimerFired and e.get("TimerId") in dropped_timer_ids)
+    ]
     scheduled = {e["EventId"]: e for e in events if e["EventType"] in _SCHEDULING}
     outgoing: list[Message] = []
     notes: list[str] = []
@@ -90,7 +101,10 @@ def rewrite_for_rewind(
 
 
 def rewind(
-    history: list[dict[str, Any]], instance: InstanceRecord, now: datetime, reason: str | None = None,
+    history: list[dict[str, Any]],
+    instance: InstanceRecord,
+    now: datetime,
+    reason: str | None = None,
     options: EngineOptions | None = None,
 ) -> Any:
     """Pure rewind without running the orchestrator: an EpisodeResult with the whole new

@@ -18,12 +18,21 @@ from .options import EngineOptions, Handle
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
 
 # Events DTFx persists with IsPlayed=true once processed: the messages of past episodes.
-_PLAYED_WHEN_PAST = frozenset({
-    EventType.ExecutionStarted, EventType.ExecutionTerminated, EventType.TaskCompleted, EventType.TaskFailed,
-    EventType.SubOrchestrationInstanceCompleted, EventType.SubOrchestrationInstanceFailed,
-    EventType.TimerFired, EventType.EventRaised, EventType.ExecutionSuspended, EventType.ExecutionResumed,
-    EventType.ExecutionRewound,
-})
+_PLAYED_WHEN_PAST = frozenset(
+    {
+        EventType.ExecutionStarted,
+        EventType.ExecutionTerminated,
+        EventType.TaskCompleted,
+        EventType.TaskFailed,
+        EventType.SubOrchestrationInstanceCompleted,
+        EventType.SubOrchestrationInstanceFailed,
+        EventType.TimerFired,
+        EventType.EventRaised,
+        EventType.ExecutionSuspended,
+        EventType.ExecutionResumed,
+        EventType.ExecutionRewound,
+    }
+)
 
 
 def mark_past(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -88,8 +97,9 @@ def call_orchestrator(handle: Handle, envelope: dict[str, Any]) -> SdkResult:
                 return SdkResult(json.loads(text), stack=stack)
             except ValueError:
                 pass
-        return SdkResult({"isDone": False, "actions": []}, crash=message,
-                         stack="".join(traceback.format_exception(exc)))
+        return SdkResult(
+            {"isDone": False, "actions": []}, crash=message, stack="".join(traceback.format_exception(exc))
+        )
     if isinstance(raw, bytes):
         raw = raw.decode()
     state = json.loads(raw) if isinstance(raw, str) else raw

@@ -15,8 +15,12 @@ _COMPLETION_OF = {
     EventType.SubOrchestrationInstanceFailed: EventType.SubOrchestrationInstanceCreated,
 }
 _RESULT_EVENTS = (EventType.TaskCompleted, EventType.SubOrchestrationInstanceCompleted, EventType.ExecutionCompleted)
-_HIDDEN = (EventType.OrchestratorStarted, EventType.OrchestratorCompleted,
-           EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated)
+_HIDDEN = (
+    EventType.OrchestratorStarted,
+    EventType.OrchestratorCompleted,
+    EventType.TaskScheduled,
+    EventType.SubOrchestrationInstanceCreated,
+)
 
 
 def parse_token(text: Any) -> Any:
@@ -29,10 +33,14 @@ def parse_token(text: Any) -> Any:
         return text
 
 
-def history_for_status(history: list[dict[str, Any]], show_input: bool = True,
-                       show_output: bool = False) -> list[dict[str, Any]]:
-    scheduled = {(e["EventType"], e["EventId"]): e for e in history
-                 if e["EventType"] in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated)}
+def history_for_status(
+    history: list[dict[str, Any]], show_input: bool = True, show_output: bool = False
+) -> list[dict[str, Any]]:
+    scheduled = {
+        (e["EventType"], e["EventId"]): e
+        for e in history
+        if e["EventType"] in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated)
+    }
     out: list[dict[str, Any]] = []
     for e in history:
         t = EventType(e["EventType"])

@@ -24,8 +24,9 @@ from durable_local.store.base import TERMINAL_STATES, InstanceQuery
 
 from . import operations as ops
 from .auth import durable_key
-from .payloads import check_status_payload
+from .payloads import CheckStatusTemplate, check_status_payload
 from .routes import ALL_METHODS, Route, Router, RouteTemplate
+from .starter import writer_of
 
 log = logging.getLogger("durable_local.http.durable")
 
@@ -79,9 +80,41 @@ def _origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
+_TEMPLATES: dict[tuple[str, str, str | None], CheckStatusTemplate | None] = {}
+_MAX_TEMPLATES = 64  # origins come from Host headers: keep the cache bounded
+
+
+def _template(origin: str, hub_name: str, key: str | None) -> CheckStatusTemplate | None:
+    k = (origin, hub_name, key)
+    try:
+        return _TEMPLATES[k]
+    except KeyError:
+        pass
+    if len(_TEMPLATES) >= _MAX_TEMPLATES:
+        _TEMPLATES.clear()
+    try:
+        template: CheckStatusTemplate | None = CheckStatusTemplate(origin, hub_name, system_key=key)
+    except ValueError:
+        template = None  # a marker in the origin: build such payloads the slow way
+    _TEMPLATES[k] = template
+    return template
+
+
 def _check_status(request: web.Request, ctx: HostContext, instance_id: str) -> web.Response:
-    body = check_status_payload(_origin(request), instance_id, ctx.hub_name, system_key=durable_key(ctx))
-    return json_response(body, 202, {"Location": body["statusQueryGetUri"], "Retry-After": "10"})
+    """The 202 check-status response (EXT ``CreateCheckStatusResponse``)."""
+    origin, hub, key = _origin(request), ctx.hub_name, durable_key(ctx)
+    template = _template(origin, hub, key)
+    if template is None:
+        payload = check_status_payload(origin, instance_id, hub, system_key=key)
+        return json_response(payload, 202, {"Location": payload["statusQueryGetUri"], "Retry-After": "10"})
+    body, location = template.render(instance_id)  # = json.dumps(check_status_payload(...))
+    return web.Response(
+        status=202,
+        body=body,
+        headers={"Location": location, "Retry-After": "10"},
+        content_type="application/json",
+        charset="utf-8",
+    )
 
 
 async def _read_text(request: web.Request, invalid: str = "Invalid JSON content") -> str:
@@ -120,15 +153,22 @@ async def start(request: web.Request, ctx: HostContext, values: dict[str, str]) 
         except (ValueError, RecursionError):
             raise ops.BadRequest("Invalid JSON content", message="Invalid JSON content") from None
     version = request.query.get("version")
-    rec = await run(ops.start_orchestration, ctx, values["functionName"], values.get("instanceId"), input_text,
-                    version)
+    # validation and rows here (cheap); the durable commit on the app's start threads
+    rec, start_message = ops.prepare_start(ctx, values["functionName"], values.get("instanceId"), input_text, version)
+    writer = writer_of(request)
+    if writer is not None:
+        await writer.commit(rec, start_message)
+    else:
+        await run(ops.commit_start, ctx, rec, start_message)
+        ctx.notify()
     if wait is None:
         return _check_status(request, ctx, rec.instance_id)
     return await _wait_or_check(request, ctx, rec.instance_id, *wait)
 
 
-async def _wait_or_check(request: web.Request, ctx: HostContext, instance_id: str, timeout: float,
-                         interval: float) -> web.StreamResponse:
+async def _wait_or_check(
+    request: web.Request, ctx: HostContext, instance_id: str, timeout: float, interval: float
+) -> web.StreamResponse:
     """EXT ``WaitForCompletionOrCreateCheckStatusResponseAsync``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -168,8 +208,9 @@ async def instances(request: web.Request, ctx: HostContext, values: dict[str, st
     iid, operation, method = values.get("instanceId"), values.get("operation"), request.method
     if iid is None:
         if method == "GET":
-            items, token = await run(ops.list_instances, ctx, _instance_query(request),
-                                     show_input=query_bool(request, "showInput", True))
+            items, token = await run(
+                ops.list_instances, ctx, _instance_query(request), show_input=query_bool(request, "showInput", True)
+            )
             return json_response(items, 200, {"x-ms-continuation-token": token} if token else None)
         if method == "DELETE":
             n = await run(ops.purge_instances, ctx, _instance_query(request))
@@ -200,7 +241,9 @@ async def instances(request: web.Request, ctx: HostContext, values: dict[str, st
 
 async def _status(request: web.Request, ctx: HostContext, iid: str) -> web.StreamResponse:
     payload = await run(
-        ops.get_status, ctx, iid,
+        ops.get_status,
+        ctx,
+        iid,
         show_input=query_bool(request, "showInput", True),
         show_history=query_bool(request, "showHistory", False),
         show_history_output=query_bool(request, "showHistoryOutput", False),
@@ -237,9 +280,11 @@ async def entities(request: web.Request, ctx: HostContext, values: dict[str, str
     name, key, method = values.get("entityName"), values.get("entityKey"), request.method
     if method == "GET" and key is None:
         q = ops.EntityQuery(
-            name=name, last_operation_from=_query_time(request, "lastOperationTimeFrom"),
+            name=name,
+            last_operation_from=_query_time(request, "lastOperationTimeFrom"),
             last_operation_to=_query_time(request, "lastOperationTimeTo"),
-            fetch_state=query_bool(request, "fetchState", False), top=_query_int(request, "top", 100),
+            fetch_state=query_bool(request, "fetchState", False),
+            top=_query_int(request, "top", 100),
             continuation=request.headers.get("x-ms-continuation-token") or None,
         )
         items, token = await run(ops.list_entities, ctx, q)
@@ -276,15 +321,19 @@ async def make_primary(request: web.Request, ctx: HostContext, values: dict[str,
     return json_response(None, 200)
 
 
-ROUTER = Router([
-    Route(RouteTemplate.parse("orchestrators/{functionName}/{instanceId?}"), frozenset({"POST"}), start),
-    Route(RouteTemplate.parse("instances/{instanceId?}/raiseEvent/{eventName}"), frozenset({"POST"}), raise_event),
-    Route(RouteTemplate.parse("instances/{instanceId?}/{operation?}"), frozenset({"GET", "POST", "DELETE"}),
-          instances),
-    Route(RouteTemplate.parse("entities/{entityName?}/{entityKey?}"), frozenset({"GET", "POST", "DELETE"}),
-          entities),
-    Route(RouteTemplate.parse("makeprimary"), frozenset(ALL_METHODS), make_primary),
-])
+ROUTER = Router(
+    [
+        Route(RouteTemplate.parse("orchestrators/{functionName}/{instanceId?}"), frozenset({"POST"}), start),
+        Route(RouteTemplate.parse("instances/{instanceId?}/raiseEvent/{eventName}"), frozenset({"POST"}), raise_event),
+        Route(
+            RouteTemplate.parse("instances/{instanceId?}/{operation?}"), frozenset({"GET", "POST", "DELETE"}), instances
+        ),
+        Route(
+            RouteTemplate.parse("entities/{entityName?}/{entityKey?}"), frozenset({"GET", "POST", "DELETE"}), entities
+        ),
+        Route(RouteTemplate.parse("makeprimary"), frozenset(ALL_METHODS), make_primary),
+    ]
+)
 
 
 async def handle(request: web.Request, ctx: HostContext, rest: str) -> web.StreamResponse:
@@ -303,6 +352,11 @@ async def handle(request: web.Request, ctx: HostContext, rest: str) -> web.Strea
         raise  # e.g. 413 from aiohttp's body limit
     except Exception:
         log.exception("durable API %s %s failed", request.method, route.template.text)
-        return json_response({"Message": "Something went wrong while processing your request",
-                              "ExceptionMessage": "Internal error (see the host log)",
-                              "ExceptionType": "System.Exception"}, 500)
+        return json_response(
+            {
+                "Message": "Something went wrong while processing your request",
+                "ExceptionMessage": "Internal error (see the host log)",
+                "ExceptionType": "System.Exception",
+            },
+            500,
+        )

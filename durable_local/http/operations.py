@@ -9,6 +9,7 @@ them in a worker thread (``ctx.notify`` is thread-safe).
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,8 @@ from .payloads import http_error, status_payload
 
 MAX_INSTANCE_ID_LENGTH = 256  # EXT DurableClient.MaxInstanceIdLength
 _FORBIDDEN_ID_CHARS = frozenset("/\\#?")
+# the characters of _FORBIDDEN_ID_CHARS plus C0 controls and DEL..C1 controls (0x7F-0x9F)
+_BAD_CHAR = re.compile("[/\\\\#?\x00-\x1f\x7f-\x9f]")
 
 
 class OperationError(Exception):
@@ -47,8 +50,14 @@ class OperationError(Exception):
 class BadRequest(OperationError):
     status = 400
 
-    def __init__(self, exception_message: str, *, message: str = "One or more of the arguments submitted is incorrect",
-                 exception_type: str = "System.ArgumentException", raw_body: Any = None) -> None:
+    def __init__(
+        self,
+        exception_message: str,
+        *,
+        message: str = "One or more of the arguments submitted is incorrect",
+        exception_type: str = "System.ArgumentException",
+        raw_body: Any = None,
+    ) -> None:
         body = raw_body if raw_body is not None else http_error(message, exception_message, exception_type)
         super().__init__(exception_message, body)
 
@@ -67,15 +76,21 @@ class Conflict(OperationError):
     status = 409
 
     def __init__(self, exception_message: str) -> None:
-        super().__init__(exception_message, http_error("The request conflicts with the current state of the instance",
-                                                       exception_message, "System.InvalidOperationException"))
+        super().__init__(
+            exception_message,
+            http_error(
+                "The request conflicts with the current state of the instance",
+                exception_message,
+                "System.InvalidOperationException",
+            ),
+        )
 
 
 # -- validation -------------------------------------------------------------------------------
 
 
 def _bad_chars(text: str) -> bool:
-    return any(c in _FORBIDDEN_ID_CHARS or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+    return _BAD_CHAR.search(text) is not None
 
 
 def validate_instance_id(instance_id: str) -> None:
@@ -99,8 +114,10 @@ def validate_entity(ctx: HostContext, name: str, key: str) -> str:
         raise BadRequest("Entity keys must not contain /, \\, #, ?, or control characters and must be short.")
     if ctx.app.registry.entity(name) is None:
         known = ", ".join(f"'{f.durable_name}'" for f in ctx.app.registry.entities.values())
-        raise BadRequest(f"The function '{name}' doesn't exist, is disabled, or is not an entity function. "
-                         f"Additional info: The following are the known entity functions: {known}.")
+        raise BadRequest(
+            f"The function '{name}' doesn't exist, is disabled, or is not an entity function. "
+            f"Additional info: The following are the known entity functions: {known}."
+        )
     return msgs.entity_instance_id(name, key)
 
 
@@ -127,32 +144,65 @@ def _now(ctx: HostContext) -> datetime:
 # -- orchestrations ---------------------------------------------------------------------------
 
 
-def start_orchestration(ctx: HostContext, name: str, instance_id: str | None = None, input_text: str | None = None,
-                        version: str | None = None) -> InstanceRecord:
+def start_orchestration(
+    ctx: HostContext,
+    name: str,
+    instance_id: str | None = None,
+    input_text: str | None = None,
+    version: str | None = None,
+) -> InstanceRecord:
     """Start ``name``; ``input_text`` is the input's JSON text (the SDK's ``df_dumps``)."""
+    record, start = prepare_start(ctx, name, instance_id, input_text, version)
+    commit_start(ctx, record, start)
+    ctx.notify()
+    return record
+
+
+def prepare_start(
+    ctx: HostContext,
+    name: str,
+    instance_id: str | None = None,
+    input_text: str | None = None,
+    version: str | None = None,
+) -> tuple[InstanceRecord, Message]:
+    """The validation and the rows of :func:`start_orchestration`, without touching the store
+    (cheap and non-blocking: fine on an event loop). Raises BadRequest."""
     if ctx.app.registry.orchestrator(name) is None:
         known = ", ".join(f"'{f.durable_name}'" for f in ctx.app.registry.orchestrators.values())
-        raise BadRequest(f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. "
-                         f"Additional info: The following are the known orchestrator functions: {known}.")
+        raise BadRequest(
+            f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. "
+            f"Additional info: The following are the known orchestrator functions: {known}."
+        )
     iid = new_instance_id() if instance_id is None else instance_id
     validate_instance_id(iid)
     ver = ctx.app.settings.default_version if version is None else version
-    record, start = msgs.start_instance(iid, name, input_text, _now(ctx), ver)
+    return msgs.start_instance(iid, name, input_text, _now(ctx), ver)
+
+
+def commit_start(ctx: HostContext, record: InstanceRecord, start: Message) -> None:
+    """Create the instance (blocking: one durable store transaction). Raises Conflict for a
+    running instance id. The caller must ``ctx.notify()`` afterwards."""
     try:
         ctx.store.create_instance(record, start)
     except InstanceExistsError:
-        raise Conflict(f"An orchestration with instance ID '{iid}' already exists and is running. "
-                       "Only instances that are not running can be replaced.") from None
-    ctx.notify()
-    return record
+        raise Conflict(
+            f"An orchestration with instance ID '{record.instance_id}' already exists and is running. "
+            "Only instances that are not running can be replaced."
+        ) from None
 
 
 def get_instance(ctx: HostContext, instance_id: str) -> InstanceRecord | None:
     return _orchestration(ctx, instance_id)
 
 
-def get_status(ctx: HostContext, instance_id: str, *, show_input: bool = True, show_history: bool = False,
-               show_history_output: bool = False) -> dict[str, Any] | None:
+def get_status(
+    ctx: HostContext,
+    instance_id: str,
+    *,
+    show_input: bool = True,
+    show_history: bool = False,
+    show_history_output: bool = False,
+) -> dict[str, Any] | None:
     """Status payload (§8.2) or None if there is no such orchestration."""
     rec = _orchestration(ctx, instance_id)
     if rec is None:
@@ -161,8 +211,9 @@ def get_status(ctx: HostContext, instance_id: str, *, show_input: bool = True, s
     return status_payload(rec, show_input=show_input, history=history, show_history_output=show_history_output)
 
 
-def list_instances(ctx: HostContext, query: InstanceQuery, *, show_input: bool = True
-                   ) -> tuple[list[dict[str, Any]], str | None]:
+def list_instances(
+    ctx: HostContext, query: InstanceQuery, *, show_input: bool = True
+) -> tuple[list[dict[str, Any]], str | None]:
     result = ctx.store.query_instances(query)
     return [status_payload(r, show_input=show_input) for r in result.instances], result.continuation
 
@@ -175,8 +226,10 @@ def purge_instance(ctx: HostContext, instance_id: str) -> int:
 
 def purge_instances(ctx: HostContext, query: InstanceQuery) -> int:
     if query.created_from is None:
-        raise BadRequest("Please provide value for 'createdTimeFrom' parameter.",
-                         raw_body="Please provide value for 'createdTimeFrom' parameter.")
+        raise BadRequest(
+            "Please provide value for 'createdTimeFrom' parameter.",
+            raw_body="Please provide value for 'createdTimeFrom' parameter.",
+        )
     n = ctx.store.purge_instances(query)
     if n == 0:
         raise NotFound("No instances matched the filter.")
@@ -237,8 +290,10 @@ def restart(ctx: HostContext, instance_id: str, new_instance_id_: bool = True) -
     input_text = _original_input(rec.input)
     target = new_instance_id() if new_instance_id_ else instance_id
     if not new_instance_id_ and rec.runtime_status in RUNNING_STATES:
-        raise Conflict(f"The instance '{instance_id}' is {rec.runtime_status}; it can only be restarted with "
-                       "the same id once it is no longer running.")
+        raise Conflict(
+            f"The instance '{instance_id}' is {rec.runtime_status}; it can only be restarted with "
+            "the same id once it is no longer running."
+        )
     return start_orchestration(ctx, rec.name, target, input_text, rec.version)
 
 
@@ -286,7 +341,8 @@ def list_entities(ctx: HostContext, q: EntityQuery) -> tuple[list[dict[str, Any]
     """Existing entities (optionally of one name), as EXT ``EntityQueryResult`` items."""
     prefix = f"@{q.name.lower()}@" if q.name else "@"
     result = ctx.store.query_instances(
-        InstanceQuery(entities=True, instance_id_prefix=prefix, top=q.top, continuation=q.continuation))
+        InstanceQuery(entities=True, instance_id_prefix=prefix, top=q.top, continuation=q.continuation)
+    )
     items: list[dict[str, Any]] = []
     for rec in result.instances:
         if not rec.entity_exists:
@@ -296,11 +352,13 @@ def list_entities(ctx: HostContext, q: EntityQuery) -> tuple[list[dict[str, Any]
         if q.last_operation_to and rec.last_updated_time > q.last_operation_to:
             continue
         ename, ekey = msgs.split_entity_id(rec.instance_id)
-        items.append({
-            "entityId": {"name": ename, "key": ekey},
-            "lastOperationTime": ev.format_timestamp(rec.last_updated_time),
-            "state": parse_token(rec.entity_state) if q.fetch_state else None,
-        })
+        items.append(
+            {
+                "entityId": {"name": ename, "key": ekey},
+                "lastOperationTime": ev.format_timestamp(rec.last_updated_time),
+                "state": parse_token(rec.entity_state) if q.fetch_state else None,
+            }
+        )
     return items, result.continuation
 
 

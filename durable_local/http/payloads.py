@@ -7,6 +7,7 @@ the durable client binding JSON and ASP.NET ``HttpError`` bodies. ``historyEvent
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -19,8 +20,9 @@ RPC_PATH = "/durabletask"
 DEFAULT_CONNECTION = "Storage"
 
 
-def http_error(message: str, exception_message: str | None = None,
-               exception_type: str = "System.ArgumentException") -> dict[str, Any]:
+def http_error(
+    message: str, exception_message: str | None = None, exception_type: str = "System.ArgumentException"
+) -> dict[str, Any]:
     """ASP.NET ``HttpError`` body (no stack trace is ever included)."""
     return {"Message": message, "ExceptionMessage": exception_message or message, "ExceptionType": exception_type}
 
@@ -28,8 +30,13 @@ def http_error(message: str, exception_message: str | None = None,
 # -- status ----------------------------------------------------------------------------------
 
 
-def status_payload(record: InstanceRecord, *, show_input: bool = True,
-                   history: list[dict[str, Any]] | None = None, show_history_output: bool = False) -> dict[str, Any]:
+def status_payload(
+    record: InstanceRecord,
+    *,
+    show_input: bool = True,
+    history: list[dict[str, Any]] | None = None,
+    show_history_output: bool = False,
+) -> dict[str, Any]:
     """EXT ``StatusResponsePayload`` for one instance row (+ optional raw history)."""
     body: dict[str, Any] = {
         "name": record.name,
@@ -49,8 +56,15 @@ def status_payload(record: InstanceRecord, *, show_input: bool = True,
 # -- URLs ------------------------------------------------------------------------------------
 
 
-def management_urls(origin: str, instance_id: str, hub_name: str, *, connection: str | None = None,
-                    system_key: str | None = None, quote_id: bool = True) -> dict[str, str]:
+def management_urls(
+    origin: str,
+    instance_id: str,
+    hub_name: str,
+    *,
+    connection: str | None = None,
+    system_key: str | None = None,
+    quote_id: bool = True,
+) -> dict[str, str]:
     """EXT ``GetClientResponseLinks``: every management URL for ``instance_id``.
 
     ``origin`` is ``scheme://host[:port]``; ids are URL-encoded unless ``quote_id`` is False
@@ -74,16 +88,52 @@ def management_urls(origin: str, instance_id: str, hub_name: str, *, connection:
     }
 
 
-def check_status_payload(origin: str, instance_id: str, hub_name: str, *,
-                         system_key: str | None = None) -> dict[str, str]:
+def check_status_payload(
+    origin: str, instance_id: str, hub_name: str, *, system_key: str | None = None
+) -> dict[str, str]:
     """EXT ``CreateCheckStatusResponseMessage`` body (no ``rewindPostUri``)."""
     urls = management_urls(origin, instance_id, hub_name, system_key=system_key)
     urls.pop("rewindPostUri")
     return urls
 
 
-def client_binding(origin: str, hub_name: str, rpc_base_url: str, *, task_hub: str | None = None,
-                   connection_name: str | None = None, system_key: str | None = None) -> dict[str, Any]:
+class CheckStatusTemplate:
+    """:func:`check_status_payload` for one (origin, hub, key), pre-rendered: ``render(id)``
+    returns the payload as the exact bytes of ``json.dumps(payload)`` plus the
+    ``statusQueryGetUri`` (the 202's ``Location``), without rebuilding every URL per start."""
+
+    __slots__ = ("_parts", "_status_prefix", "_status_suffix")
+
+    _MARK = "\x00INSTANCEID\x00"  # NUL: never in a Host header, hub name or key (checked below)
+
+    def __init__(self, origin: str, hub_name: str, *, system_key: str | None = None) -> None:
+        urls = management_urls(origin, self._MARK, hub_name, system_key=system_key, quote_id=False)
+        urls.pop("id")
+        urls.pop("rewindPostUri")  # as check_status_payload
+        # json.dumps escapes per character, so the encoded template splits cleanly at the
+        # (encoded) marker; a URL-quoted id is plain ASCII that JSON never escapes
+        encoded = json.dumps(urls)
+        mark = json.dumps(self._MARK)[1:-1]
+        if encoded.count(mark) != len(urls) or urls["statusQueryGetUri"].count(self._MARK) != 1:
+            raise ValueError("origin, hub name or key contain the instance id marker")
+        self._parts = encoded[1:].split(mark)  # the payload minus its leading "{"
+        self._status_prefix, self._status_suffix = urls["statusQueryGetUri"].split(self._MARK)
+
+    def render(self, instance_id: str) -> tuple[bytes, str]:
+        iid = quote(instance_id, safe="")
+        body = '{"id": ' + json.dumps(instance_id) + ", " + iid.join(self._parts)
+        return body.encode(), self._status_prefix + iid + self._status_suffix
+
+
+def client_binding(
+    origin: str,
+    hub_name: str,
+    rpc_base_url: str,
+    *,
+    task_hub: str | None = None,
+    connection_name: str | None = None,
+    system_key: str | None = None,
+) -> dict[str, Any]:
     """The ``durableClient`` binding value (EXT ``OrchestrationClientInputData``, §7.1)."""
     base = f"{origin}{WEBHOOK_PATH}"
     wait = "timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}"
@@ -98,8 +148,9 @@ def client_binding(origin: str, hub_name: str, rpc_base_url: str, *, task_hub: s
                 f"{base}/orchestrators/{{functionName}}[/{{instanceId}}]?{wait}" + (f"&{required}" if required else "")
             ),
         },
-        "managementUrls": management_urls(origin, "INSTANCEID", hub, connection=connection_name,
-                                          system_key=system_key, quote_id=False),
+        "managementUrls": management_urls(
+            origin, "INSTANCEID", hub, connection=connection_name, system_key=system_key, quote_id=False
+        ),
         "baseUrl": base,
         "requiredQueryStringParameters": required,
         "rpcBaseUrl": rpc_base_url,

@@ -26,7 +26,7 @@ from aiohttp.abc import AbstractAccessLogger
 from durable_local.app_loader import FunctionInfo
 from durable_local.runtime.context import HostContext
 
-from . import durable_api
+from . import durable_api, starter
 from .auth import admin_authorized, durable_authorized, function_authorized, is_loopback
 from .payloads import RPC_PATH, WEBHOOK_PATH, http_error
 from .routes import ALL_METHODS, Route, Router, RouteTemplate, RouteTemplateError, normalize_methods
@@ -50,9 +50,11 @@ class RedactingAccessLogger(AbstractAccessLogger):
 
 
 def _unauthorized() -> web.Response:
-    return web.Response(status=401, text=json.dumps(http_error("Unauthorized", "A valid key is required.",
-                                                               "System.UnauthorizedAccessException")),
-                        content_type="application/json")
+    return web.Response(
+        status=401,
+        text=json.dumps(http_error("Unauthorized", "A valid key is required.", "System.UnauthorizedAccessException")),
+        content_type="application/json",
+    )
 
 
 def function_route_template(fi: FunctionInfo) -> str:
@@ -70,14 +72,16 @@ def build_router(ctx: HostContext) -> Router:
         try:
             template = RouteTemplate.parse(text)
         except RouteTemplateError as exc:
-            log.error("function %s: route '%s' is invalid and the function is not served: %s",
-                      fi.function_name, text, exc)
+            log.error(
+                "function %s: route '%s' is invalid and the function is not served: %s", fi.function_name, text, exc
+            )
             continue
         methods = normalize_methods(fi.trigger.get("methods"))
         key = (template.text.lower(), methods)
         if key in seen:
-            log.warning("function %s: route '%s' duplicates function %s; the first one wins",
-                        fi.function_name, text, seen[key])
+            log.warning(
+                "function %s: route '%s' duplicates function %s; the first one wins", fi.function_name, text, seen[key]
+            )
         seen.setdefault(key, fi.function_name)
         router.add(Route(template, methods, fi))
     return router
@@ -87,7 +91,7 @@ def _strip_base(raw_path: str, base: str) -> str | None:
     """The remainder of ``raw_path`` below ``base`` (case-insensitive), or None."""
     low = raw_path.lower()
     if low == base or low.startswith(base + "/"):
-        return raw_path[len(base):]
+        return raw_path[len(base) :]
     return None
 
 
@@ -102,8 +106,12 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
         if not admin_authorized(ctx, request):
             return _unauthorized()
         if rest.strip("/").lower() == "host/status" and request.method in ("GET", "HEAD"):
-            body = {"id": ctx.hub_name.lower(), "state": "Running", "version": "4.0.0-durable_local",
-                    "processUptime": int((time.monotonic() - started) * 1000)}
+            body = {
+                "id": ctx.hub_name.lower(),
+                "state": "Running",
+                "version": "4.0.0-durable_local",
+                "processUptime": int((time.monotonic() - started) * 1000),
+            }
             return web.json_response(body)
         return web.Response(status=404)
 
@@ -128,9 +136,17 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
         rest = _strip_base(raw, RPC_PATH)
         if rest is not None:
             if not is_loopback(request):
-                return web.Response(status=403, text=json.dumps(http_error(
-                    "Forbidden", "The local RPC endpoint only accepts loopback clients.",
-                    "System.UnauthorizedAccessException")), content_type="application/json")
+                return web.Response(
+                    status=403,
+                    text=json.dumps(
+                        http_error(
+                            "Forbidden",
+                            "The local RPC endpoint only accepts loopback clients.",
+                            "System.UnauthorizedAccessException",
+                        )
+                    ),
+                    content_type="application/json",
+                )
             return await durable_api.handle(request, ctx, rest)
         rest = _strip_base(raw, "/admin")
         if rest is not None:
@@ -145,6 +161,7 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
         return web.Response(status=404)
 
     app = web.Application(client_max_size=CLIENT_MAX_SIZE)
+    starter.install(app, ctx)  # durable starts: commits on dedicated threads (group commit)
     from durable_local.dashboard import add_dashboard_routes
 
     add_dashboard_routes(app, ctx)  # before the catch-all: /_durable/ (aiohttp < 3.10 matches in order)

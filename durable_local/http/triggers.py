@@ -109,8 +109,14 @@ def rpc_base_url(port: int) -> str:
 def client_binding_json(ctx: HostContext, request: web.Request, binding: dict[str, Any], port: int) -> str:
     """The ``durableClient`` value for this request (PROTOCOL §7.1)."""
     origin = f"{request.scheme}://{request.host}"
-    data = client_binding(origin, ctx.hub_name, rpc_base_url(port), task_hub=binding.get("taskHub") or None,
-                          connection_name=binding.get("connectionName") or None, system_key=durable_key(ctx))
+    data = client_binding(
+        origin,
+        ctx.hub_name,
+        rpc_base_url(port),
+        task_hub=binding.get("taskHub") or None,
+        connection_name=binding.get("connectionName") or None,
+        system_key=durable_key(ctx),
+    )
     return json.dumps(data)
 
 
@@ -122,8 +128,9 @@ def _accepts_context(fi: FunctionInfo) -> bool:
     return "context" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
-def build_kwargs(ctx: HostContext, fi: FunctionInfo, request: web.Request, http_request: func.HttpRequest,
-                 port: int) -> dict[str, Any]:
+def build_kwargs(
+    ctx: HostContext, fi: FunctionInfo, request: web.Request, http_request: func.HttpRequest, port: int
+) -> dict[str, Any]:
     """Arguments by binding name, as the worker passes them."""
     kwargs: dict[str, Any] = {}
     for b in fi.bindings:
@@ -136,12 +143,20 @@ def build_kwargs(ctx: HostContext, fi: FunctionInfo, request: web.Request, http_
         elif btype == "durableClient":
             kwargs[name] = client_binding_json(ctx, request, b, port)
         elif b.get("direction") in _OUT_DIRECTION:
-            log.warning("function %s: output binding '%s' (%s) is not supported locally; its value is discarded",
-                        fi.function_name, name, btype)
+            log.warning(
+                "function %s: output binding '%s' (%s) is not supported locally; its value is discarded",
+                fi.function_name,
+                name,
+                btype,
+            )
             kwargs[name] = OutValue()
         else:
-            log.warning("function %s: input binding '%s' (%s) is not supported locally; passing None",
-                        fi.function_name, name, btype)
+            log.warning(
+                "function %s: input binding '%s' (%s) is not supported locally; passing None",
+                fi.function_name,
+                name,
+                btype,
+            )
             kwargs[name] = None
     if "context" not in kwargs and _accepts_context(fi):
         kwargs["context"] = FunctionContext(fi.function_name, str(getattr(ctx.app, "app_dir", "")))
@@ -183,13 +198,16 @@ def to_aiohttp_response(result: Any) -> web.Response:
 
 def function_error(fi: FunctionInfo, exc: BaseException) -> web.Response:
     """500 for an exception in user code (logged with traceback by the caller)."""
-    body = {"error": f"Exception while executing function: Functions.{fi.function_name}",
-            "exceptionType": type(exc).__name__}
+    body = {
+        "error": f"Exception while executing function: Functions.{fi.function_name}",
+        "exceptionType": type(exc).__name__,
+    }
     return web.Response(status=500, text=json.dumps(body), content_type="application/json")
 
 
-async def invoke_http_function(ctx: HostContext, fi: FunctionInfo, request: web.Request,
-                               route_params: dict[str, str], port: int) -> web.Response:
+async def invoke_http_function(
+    ctx: HostContext, fi: FunctionInfo, request: web.Request, route_params: dict[str, str], port: int
+) -> web.Response:
     """Run one HTTP-triggered function end to end; user errors become a logged 500."""
     body = await request.read()
     http_request = to_http_request(request, body, route_params)

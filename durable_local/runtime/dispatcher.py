@@ -20,12 +20,18 @@ from typing import Any, TypeVar
 
 from durable_local.app_loader import HTTP_ACTIVITY, Registry
 from durable_local.engine.entity import run_entity_batch
-from durable_local.engine.episode import run_orchestration_episode
-from durable_local.engine.messages import activity_completed_message, activity_failed_message, terminate_message
+from durable_local.engine.episode import EpisodeResult, run_orchestration_episode
+from durable_local.engine.messages import (
+    activity_completed_message,
+    activity_failed_message,
+    task_failed_message,
+    terminate_message,
+)
 from durable_local.engine.options import EngineOptions
 from durable_local.runtime import invoke
 from durable_local.runtime.context import HostContext
 from durable_local.runtime.owners import make_owner, owner_is_dead
+from durable_local.runtime.workers import WorkerError, WorkerProcesses
 from durable_local.store.base import ConflictError, Message, OrchestrationWorkItem
 from durable_local.tools.observe import after_episode
 
@@ -67,8 +73,11 @@ def engine_options(registry: Registry, default_version: str = "") -> EngineOptio
 class Dispatcher:
     """Runs the orchestration and activity loops until ``stop()``."""
 
-    def __init__(self, ctx: HostContext, *, owner: str | None = None) -> None:
+    def __init__(self, ctx: HostContext, *, owner: str | None = None, workers: WorkerProcesses | None = None) -> None:
         self.ctx = ctx
+        # None: user code runs in this process; else episodes and activities run in the
+        # worker processes (FUNCTIONS_WORKER_PROCESS_COUNT, see runtime/workers.py)
+        self.workers = workers
         self.owner = owner or make_owner()  # host-<hex>@<hostname>:<pid>, see runtime/owners.py
         settings = ctx.app.settings
         self.max_orchestrations = max(1, settings.max_concurrent_orchestrations)
@@ -122,6 +131,8 @@ class Dispatcher:
                 freed = recover(owner_is_dead)
                 if freed:
                     log.info("released %d lease(s) held by crashed hosts", freed)
+        if self.workers is not None:
+            self._spawn(self.workers.warm_up())
         self._loops = [
             asyncio.create_task(self._orchestration_loop(), name="orchestrations"),
             asyncio.create_task(self._activity_loop(), name="activities"),
@@ -147,6 +158,8 @@ class Dispatcher:
         if release is not None:
             with contextlib.suppress(Exception):
                 await self.run_sync(lambda: release(lambda owner: owner == self.owner))
+        if self.workers is not None:
+            await asyncio.to_thread(self.workers.close)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- loops -----------------------------------------------------------------------------------
@@ -220,7 +233,16 @@ class Dispatcher:
             result = run_entity_batch(item, now, self.options)
         else:
             result = run_orchestration_episode(item, now, self.options)
-        after_episode(item, result, time.perf_counter() - started)  # parity warnings, trace links, spans
+        return self._commit_episode(item, result, time.perf_counter() - started)
+
+    async def _run_episode_in_worker(self, workers: WorkerProcesses, item: OrchestrationWorkItem) -> bool:
+        started = time.perf_counter()
+        result = await workers.episode(item, self.ctx.clock.now())
+        seconds = time.perf_counter() - started
+        return await self.run_sync(lambda: self._commit_episode(item, result, seconds))
+
+    def _commit_episode(self, item: OrchestrationWorkItem, result: EpisodeResult, seconds: float) -> bool:
+        after_episode(item, result, seconds)  # parity warnings, trace links, spans
         for line in result.log:
             log.info("%s: %s", item.instance_id, line)
         self.ctx.store.commit_orchestration(
@@ -252,7 +274,10 @@ class Dispatcher:
 
     async def _episode(self, item: OrchestrationWorkItem) -> None:
         try:
-            sent = await self.run_sync(lambda: self._run_episode(item))
+            if self.workers is None:
+                sent = await self.run_sync(lambda: self._run_episode(item))
+            else:
+                sent = await self._run_episode_in_worker(self.workers, item)
             if sent:
                 self.notify()
             else:
@@ -289,17 +314,31 @@ class Dispatcher:
                 if name == HTTP_ACTIVITY:
                     request = _http_request_from_input(payload.get("input"))
                     result_text: str | None = await invoke.call_http_activity(request)
+                elif self.workers is not None:
+                    status, text, details = await self.workers.activity(name, payload.get("input"))
+                    if status != "ok":
+                        assert text is not None
+                        raise _ReportedFailure(text, details)
+                    result_text = text
                 else:
                     info = self.ctx.app.registry.activity(name)
                     if info is None:
                         raise LookupError(f"The function '{name}' doesn't exist, is disabled, or is not an activity")
                     result_text = await invoke.call_activity(info, payload.get("input"), self.run_sync)
                 result = activity_completed_message(msg, result_text, self.ctx.clock.now())
+            except WorkerError:
+                raise  # the worker process died: retry the activity (below), it did not fail
+            except _ReportedFailure as failure:  # formatted by the worker process
+                result = task_failed_message(msg, failure.reason, failure.details, self.ctx.clock.now())
             except Exception as exc:  # the user's failure becomes TaskFailed, as in the extension
                 log.info("activity %s for %s failed: %s: %s", name, msg.target, type(exc).__name__, exc)
                 result = activity_failed_message(msg, exc, self.ctx.clock.now())
             await self.run_sync(lambda: self.ctx.store.complete_activity(msg, result))
             self.notify()
+        except WorkerError as exc:
+            log.error("activity %s for %s: %s; it will be retried", name, msg.target, exc)
+            with contextlib.suppress(Exception):
+                await self.run_sync(lambda: self.ctx.store.abandon_activity(msg, 1.0))
         except Exception:
             log.exception("activity %s for %s could not be completed; it will be retried", name, msg.target)
             with contextlib.suppress(Exception):
@@ -308,6 +347,14 @@ class Dispatcher:
             self._act_running -= 1
             self._act_inflight.pop(msg.id, None)
             self._act_wake.set()
+
+
+class _ReportedFailure(Exception):
+    """An activity failure a worker process already turned into (Reason, Details)."""
+
+    def __init__(self, reason: str, details: str) -> None:
+        super().__init__(reason)
+        self.reason, self.details = reason, details
 
 
 def _http_request_from_input(input_value: Any) -> dict[str, Any]:

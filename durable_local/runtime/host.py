@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from durable_local.app_loader import LoadedApp, load_app
+from durable_local.runtime import workers
 from durable_local.runtime.clock import Clock
 from durable_local.runtime.context import HostContext
 from durable_local.runtime.dispatcher import Dispatcher
@@ -63,7 +64,9 @@ class Host:
             master_key=config.master_key,
             system_key=config.system_key,
         )
-        self.dispatcher = Dispatcher(self.ctx)
+        count = workers.process_count()  # FUNCTIONS_WORKER_PROCESS_COUNT (local.settings.json or env)
+        pool = workers.WorkerProcesses(self.app.app_dir, count, self.app.settings.default_version) if count else None
+        self.dispatcher = Dispatcher(self.ctx, workers=pool)
         self.ctx.notify = self.dispatcher.notify
         self._runner: web.AppRunner | None = None
         self.port = config.port

@@ -19,7 +19,7 @@ from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
 from durable_local.app_loader import FunctionInfo
-from durable_local.runtime.worker import run_on_worker
+from durable_local.runtime.worker import run_on_worker, worker_loop
 
 
 def orchestrator_handle(info: FunctionInfo) -> Callable[[str], Any]:
@@ -85,6 +85,18 @@ async def call_activity(info: FunctionInfo, input_text: str | None, run_sync: Ca
         result = await run_sync(lambda: info.user_function(**kwargs))
         if inspect.isawaitable(result):
             result = await result
+    return encode_activity_result(result)
+
+
+def call_activity_sync(info: FunctionInfo, input_text: str | None) -> str | None:
+    """``call_activity`` for a worker process: blocks; async functions run on the worker loop."""
+    kwargs = activity_kwargs(info, decode_activity_input(input_text))
+    if info.is_async:
+        result = asyncio.run_coroutine_threadsafe(info.user_function(**kwargs), worker_loop()).result()
+    else:
+        result = info.user_function(**kwargs)
+        if inspect.isawaitable(result):
+            result = asyncio.run_coroutine_threadsafe(maybe_await(result), worker_loop()).result()
     return encode_activity_result(result)
 
 

@@ -129,7 +129,7 @@ class AzureStore(EpisodeMixin, ActivityMixin):
         # the instance lease makes them exclusive. Scans (purge, list) take both.
         self._claim_lock = threading.RLock()
         self._act_lock = threading.RLock()
-        self._pool = ThreadPoolExecutor(max_workers=max(8, partition_count), thread_name_prefix="azure-store")
+        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="azure-store")
         self._closed = False
         self._claims: dict[str, _Claim] = {}  # by token
         self._leases: dict[str, _Claim] = {}  # latest claim per instance id

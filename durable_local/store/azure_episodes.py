@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._common import json_copy, new_token, to_us
 from .azure_codec import history_row, key_of, message_body, record_columns, row_event
 from .azure_queues import Held, Queues
 from .azure_tables import Sentinel, Stale, Tables
 from .base import ORCHESTRATOR_QUEUE, ConflictError, InstanceRecord, Message, OrchestrationWorkItem
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from .azure import _Claim
@@ -59,15 +61,23 @@ class EpisodeMixin:
             groups: dict[str, list[Held]] = {}  # dict order: by each instance's oldest message
             for h in self.queues.due(ORCHESTRATOR_QUEUE, now):
                 groups.setdefault(h.msg.target, []).append(h)
-            for instance_id, held in groups.items():
-                if len(items) >= limit:
-                    break
-                live = self._leases.get(instance_id)
-                if live is not None and live.expires > now:
-                    continue
-                item = self._lease(instance_id, held, now, lease_seconds, owner)
-                if item is not None:
-                    items.append(item)
+            candidates = [
+                (instance_id, held)
+                for instance_id, held in groups.items()
+                if (live := self._leases.get(instance_id)) is None or live.expires <= now
+            ]
+            # each lease is a few sequential round trips on its own instance's rows and messages:
+            # run them concurrently, a wave of ``limit`` at a time (in order of the oldest message);
+            # a lease that comes back empty (taken elsewhere) lets the next candidate in
+            while candidates and len(items) < limit:
+                wave, candidates = candidates[: limit - len(items)], candidates[limit - len(items) :]
+                leased = self._run_all(
+                    [
+                        lambda i=instance_id, h=held: self._lease(i, h, now, lease_seconds, owner)
+                        for instance_id, held in wave
+                    ]
+                )
+                items += [item for item in leased if item is not None]
         return items
 
     def _lease(
@@ -212,11 +222,16 @@ class EpisodeMixin:
 
     def _run(self, tasks: list[Callable[[], object]]) -> None:
         """Run independent storage calls concurrently (one alone runs inline)."""
+        self._run_all(tasks)
+
+    def _run_all(self, tasks: list[Callable[[], T]]) -> list[T]:
+        """Run independent tasks concurrently (one alone runs inline); their results in order.
+        Every task is waited for before the first error is raised."""
         if len(tasks) == 1:
-            tasks[0]()
-            return
-        for future in [self._pool.submit(t) for t in tasks]:
-            future.result()
+            return [tasks[0]()]
+        futures = [self._pool.submit(t) for t in tasks]
+        wait(futures)
+        return [f.result() for f in futures]
 
     def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float = 0.0) -> None:
         with self._errors(f"abandon an episode of {item.instance_id!r}"):

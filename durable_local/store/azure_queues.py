@@ -25,6 +25,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -149,10 +150,7 @@ class Queues:
         out = []
         hidden = seconds(max(hide, 1))
         until = time.monotonic() + hidden
-        pages = self._clients[qname].receive_messages(
-            messages_per_page=PAGE, visibility_timeout=hidden, max_messages=cap
-        )
-        for qm in pages:
+        for qm in self._receive_pages(qname, hidden, cap):
             text = qm.content
             msg = body_message(text, self._large)
             known = self.held.get(msg.id)  # type: ignore[arg-type]
@@ -164,6 +162,19 @@ class Queues:
             self.held[msg.id] = held  # type: ignore[index]
             out.append(held)
         return out
+
+    def _receive_pages(self, qname: str, hidden: int, cap: int) -> Iterator[Any]:
+        """Pages of up to 32 until a short one (the SDK's pager asks once more for an empty
+        page, one more round trip per receive)."""
+        client = self._clients[qname]
+        got = 0
+        while got < cap:
+            n = min(PAGE, cap - got)
+            page = list(client.receive_messages(messages_per_page=n, visibility_timeout=hidden, max_messages=n))
+            yield from page
+            got += len(page)
+            if len(page) < PAGE:
+                return
 
     def update(self, held: Held, hide: float, *, rewrite: bool = False) -> bool:
         """Re-hide (and optionally rewrite the body of) a held message; False (and forgotten)

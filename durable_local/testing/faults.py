@@ -136,13 +136,23 @@ class CountingStore:
     write from ``fail_at`` on until :meth:`disable`. Reads pass straight through.
     """
 
-    WRITES = frozenset({
-        "create_instance", "enqueue", "commit_orchestration", "abandon_orchestration",
-        "complete_activity", "abandon_activity", "purge_instance", "purge_instances", "set_instance_row",
-    })
+    WRITES = frozenset(
+        {
+            "create_instance",
+            "enqueue",
+            "commit_orchestration",
+            "abandon_orchestration",
+            "complete_activity",
+            "abandon_activity",
+            "purge_instance",
+            "purge_instances",
+            "set_instance_row",
+        }
+    )
 
-    def __init__(self, inner: Store, fail_at: int | None = None, *, mode: str = "before",
-                 persistent: bool = False) -> None:
+    def __init__(
+        self, inner: Store, fail_at: int | None = None, *, mode: str = "before", persistent: bool = False
+    ) -> None:
         self.inner = inner
         self.fail_at = fail_at
         self.mode = mode
@@ -180,6 +190,7 @@ class CountingStore:
 
 # -- checkers ------------------------------------------------------------------------------------
 
+
 def all_instances(store: Store, *, entities: bool = False) -> list[InstanceRecord]:
     return list(store.query_instances(InstanceQuery(top=0, entities=entities)).instances)
 
@@ -191,8 +202,12 @@ _COMPLETION_KEY = {
     EventType.SubOrchestrationInstanceFailed: ("TaskScheduledId", (EventType.SubOrchestrationInstanceCreated,)),
     EventType.TimerFired: ("TimerId", (EventType.TimerCreated,)),
 }
-_SCHEDULING = (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated, EventType.TimerCreated,
-               EventType.EventSent)
+_SCHEDULING = (
+    EventType.TaskScheduled,
+    EventType.SubOrchestrationInstanceCreated,
+    EventType.TimerCreated,
+    EventType.EventSent,
+)
 
 
 def implied_status(history: list[dict[str, Any]]) -> str | None:
@@ -214,7 +229,7 @@ def lint_history(instance_id: str, history: list[dict[str, Any]], row: InstanceR
     if len(completed) > 1:
         out.append(f"{instance_id}: {len(completed)} ExecutionCompleted events")
     if completed:
-        tail = [EventType(t).name for t in types[completed[-1] + 1:] if t != EventType.OrchestratorCompleted]
+        tail = [EventType(t).name for t in types[completed[-1] + 1 :] if t != EventType.OrchestratorCompleted]
         if tail:
             out.append(f"{instance_id}: events after ExecutionCompleted: {tail}")
     scheduled: dict[tuple[int, int], int] = {}
@@ -272,6 +287,7 @@ def sqlite_integrity(path: Path | str) -> str:
 
 
 # -- inventory ledger --------------------------------------------------------------------------------
+
 
 @dataclass
 class Ledger:
@@ -378,8 +394,9 @@ def ledger_problems(
     return out
 
 
-def assert_inventory_consistent(store: Store, initial_stock: Mapping[str, int],
-                                order_lines: Mapping[str, Mapping[str, int]]) -> Ledger:
+def assert_inventory_consistent(
+    store: Store, initial_stock: Mapping[str, int], order_lines: Mapping[str, Mapping[str, int]]
+) -> Ledger:
     led = inventory_ledger(store, order_lines)
     problems = ledger_problems(led, initial_stock, order_lines)
     assert not problems, "inventory ledger:\n" + "\n".join(problems[:50])
@@ -402,9 +419,13 @@ def payments_ledger(sandbox_dir: Path | str, led: Ledger) -> list[str]:
     return out
 
 
-def assert_clean(store: Store, *, initial_stock: Mapping[str, int] | None = None,
-                 order_lines: Mapping[str, Mapping[str, int]] | None = None,
-                 sandbox_dir: Path | str | None = None) -> Ledger | None:
+def assert_clean(
+    store: Store,
+    *,
+    initial_stock: Mapping[str, int] | None = None,
+    order_lines: Mapping[str, Mapping[str, int]] | None = None,
+    sandbox_dir: Path | str | None = None,
+) -> Ledger | None:
     """The end-of-test check of every chaos test: lint, ledger, payments, integrity."""
     problems = history_lint(store)
     led = None

@@ -25,8 +25,20 @@ from pathlib import Path
 from . import lint_rules as rules
 
 FuncNode = ast.FunctionDef | ast.AsyncFunctionDef
-SKIP_DIRS = {"tests", "test", "durable_local", "node_modules", "__pycache__", "venv", "site-packages", "build",
-             "dist", "bench", "infra", "scripts"}
+SKIP_DIRS = {
+    "tests",
+    "test",
+    "durable_local",
+    "node_modules",
+    "__pycache__",
+    "venv",
+    "site-packages",
+    "build",
+    "dist",
+    "bench",
+    "infra",
+    "scripts",
+}
 
 
 @dataclass(frozen=True)
@@ -123,8 +135,11 @@ def _funcignore(root: Path) -> list[str]:
     file = root / ".funcignore"
     if not file.exists():
         return []
-    return [ln.strip().rstrip("/") for ln in file.read_text(encoding="utf-8").splitlines()
-            if ln.strip() and not ln.startswith("#")]
+    return [
+        ln.strip().rstrip("/")
+        for ln in file.read_text(encoding="utf-8").splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
 
 
 def _ignored(rel: Path, patterns: list[str]) -> bool:
@@ -186,8 +201,13 @@ class _Linter:
             for fn in self._orchestrators(mod):
                 self.report.orchestrators.append(f"{mod.name}.{fn.name}")
                 if isinstance(fn, ast.AsyncFunctionDef):
-                    self._add(mod, fn, "DL001", f"orchestrator '{fn.name}' is `async def`: the SDK replays generator "
-                              "functions only -> use `def` and `yield context.call_activity(...)`")
+                    self._add(
+                        mod,
+                        fn,
+                        "DL001",
+                        f"orchestrator '{fn.name}' is `async def`: the SDK replays generator "
+                        "functions only -> use `def` and `yield context.call_activity(...)`",
+                    )
                 queue.append((mod, fn, fn.name))
         seen: set[tuple[str, str]] = set()
         while queue:
@@ -198,13 +218,24 @@ class _Linter:
             queue += self._check_function(mod, fn, root)
 
     def _orchestrators(self, mod: _Module) -> list[FuncNode]:
-        found = [fn for fn in mod.functions.values() if any(
-            isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "orchestration_trigger"
-            for d in fn.decorator_list)]
+        found = [
+            fn
+            for fn in mod.functions.values()
+            if any(
+                isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "orchestration_trigger"
+                for d in fn.decorator_list
+            )
+        ]
         for node in ast.walk(mod.tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "create"
-                    and (rules.dotted_name(node.func, mod.aliases) or "").endswith("Orchestrator.create")
-                    and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in mod.functions):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "create"
+                and (rules.dotted_name(node.func, mod.aliases) or "").endswith("Orchestrator.create")
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+                and node.args[0].id in mod.functions
+            ):
                 found.append(mod.functions[node.args[0].id])
         return list(dict.fromkeys(found))
 
@@ -226,13 +257,26 @@ class _Linter:
                 callees.append((*target, root))
                 if _is_generator(target[1]) and id(node) not in delegated:
                     how = "yields the generator object itself" if id(node) in yielded else "never runs its body"
-                    self._add(mod, node, "DL002", f"'{target[1].name}' is a generator helper called without "
-                              f"`yield from` {where}: this {how}, so its tasks are never scheduled -> use "
-                              f"`result = yield from {target[1].name}(...)`")
-            elif isinstance(node, ast.Attribute | ast.Name) and isinstance(getattr(node, "ctx", None), ast.Load) \
-                    and rules.dotted_name(node, mod.aliases) == rules.ENVIRON:
-                self._add(mod, node, "DL008", f"os.environ {where} reads the environment, which can differ "
-                          f"between replays and hosts -> {rules.ENV}")
+                    self._add(
+                        mod,
+                        node,
+                        "DL002",
+                        f"'{target[1].name}' is a generator helper called without "
+                        f"`yield from` {where}: this {how}, so its tasks are never scheduled -> use "
+                        f"`result = yield from {target[1].name}(...)`",
+                    )
+            elif (
+                isinstance(node, ast.Attribute | ast.Name)
+                and isinstance(getattr(node, "ctx", None), ast.Load)
+                and rules.dotted_name(node, mod.aliases) == rules.ENVIRON
+            ):
+                self._add(
+                    mod,
+                    node,
+                    "DL008",
+                    f"os.environ {where} reads the environment, which can differ "
+                    f"between replays and hosts -> {rules.ENV}",
+                )
         return callees
 
     def _check_call(self, mod: _Module, node: ast.Call, where: str) -> None:

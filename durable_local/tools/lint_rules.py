@@ -27,9 +27,21 @@ class Rule:
 
 
 EXACT: dict[str, Rule] = {}
-for _name in ("datetime.datetime.now", "datetime.datetime.utcnow", "datetime.datetime.today", "datetime.date.today",
-              "time.time", "time.time_ns", "time.monotonic", "time.monotonic_ns", "time.perf_counter",
-              "time.perf_counter_ns", "time.localtime", "time.gmtime", "time.ctime"):
+for _name in (
+    "datetime.datetime.now",
+    "datetime.datetime.utcnow",
+    "datetime.datetime.today",
+    "datetime.date.today",
+    "time.time",
+    "time.time_ns",
+    "time.monotonic",
+    "time.monotonic_ns",
+    "time.perf_counter",
+    "time.perf_counter_ns",
+    "time.localtime",
+    "time.gmtime",
+    "time.ctime",
+):
     EXACT[_name] = Rule("DL003", "reads the wall clock, which differs on every replay", CLOCK)
 for _name in ("time.sleep", "asyncio.sleep"):
     EXACT[_name] = Rule("DL004", "blocks the worker instead of waiting durably", SLEEP)
@@ -44,11 +56,29 @@ for _name in ("os.getenv", "os.putenv"):
 PREFIXES: list[tuple[str, Rule]] = [
     ("random.", Rule("DL006", "returns different values on every replay", RANDOM)),
     ("secrets.", Rule("DL006", "returns different values on every replay", RANDOM)),
-    *((p, Rule("DL007", "does network or file I/O", IO)) for p in (
-        "requests.", "urllib.", "urllib3.", "http.client.", "socket.", "aiohttp.", "httpx.", "subprocess.",
-        "sqlite3.", "shutil.", "ftplib.", "smtplib.", "azure.storage.", "azure.data.")),
-    *((p, Rule("DL009", "starts threads or an event loop", THREADS)) for p in (
-        "threading.", "concurrent.futures.", "multiprocessing.", "asyncio.", "_thread.")),
+    *(
+        (p, Rule("DL007", "does network or file I/O", IO))
+        for p in (
+            "requests.",
+            "urllib.",
+            "urllib3.",
+            "http.client.",
+            "socket.",
+            "aiohttp.",
+            "httpx.",
+            "subprocess.",
+            "sqlite3.",
+            "shutil.",
+            "ftplib.",
+            "smtplib.",
+            "azure.storage.",
+            "azure.data.",
+        )
+    ),
+    *(
+        (p, Rule("DL009", "starts threads or an event loop", THREADS))
+        for p in ("threading.", "concurrent.futures.", "multiprocessing.", "asyncio.", "_thread.")
+    ),
 ]
 # Methods that do file I/O whatever the receiver (pathlib.Path and friends).
 IO_METHODS = frozenset({"read_text", "write_text", "read_bytes", "write_bytes"})

@@ -37,8 +37,9 @@ MAX_INSTANCE_ID = 256
 BLOCKING_SECONDS = 1.0
 REPLAY_SECONDS_PER_EVENT = 50e-6
 
-_SCHEDULING = frozenset({EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated,
-                         EventType.TimerCreated, EventType.EventSent})
+_SCHEDULING = frozenset(
+    {EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated, EventType.TimerCreated, EventType.EventSent}
+)
 _PAYLOAD_KEYS = ("input", "Input", "Result", "Reason", "Details")
 
 
@@ -54,12 +55,16 @@ def payload_warning(text: Any, what: str) -> str | None:
     """A warning for one payload (JSON text or value) past the offload / message limits."""
     n = _size(text)
     if n > MESSAGE_LIMIT_BYTES:
-        return (f"{what} is {n / 1024:.1f} KB: past the 64 KB Azure Storage queue message / table property "
-                f"limit; in Azure it only works through the provider's blob offload -- pass a reference "
-                f"(e.g. a blob name) instead of the data")
+        return (
+            f"{what} is {n / 1024:.1f} KB: past the 64 KB Azure Storage queue message / table property "
+            f"limit; in Azure it only works through the provider's blob offload -- pass a reference "
+            f"(e.g. a blob name) instead of the data"
+        )
     if n > OFFLOAD_BYTES:
-        return (f"{what} is {n / 1024:.1f} KB: past 45 KB, the Azure Storage provider offloads it to a blob "
-                f"(extra storage round trips per replay)")
+        return (
+            f"{what} is {n / 1024:.1f} KB: past 45 KB, the Azure Storage provider offloads it to a blob "
+            f"(extra storage round trips per replay)"
+        )
     return None
 
 
@@ -105,17 +110,21 @@ def timer_warnings(events: Iterable[dict[str, Any]], now: datetime) -> list[str]
             continue
         delay = parse_timestamp(e["FireAt"]) - now
         if delay > MAX_TIMER + timedelta(seconds=1):
-            out.append(f"timer {e.get('EventId')} fires in {delay.total_seconds() / 86400:.1f} days as one "
-                       f"segment: the Azure Storage provider rejects timers over 6 days unless the replay schema "
-                       f"is V3 with long-timer splitting ('supports a maximum of 6 days for time-based delays')")
+            out.append(
+                f"timer {e.get('EventId')} fires in {delay.total_seconds() / 86400:.1f} days as one "
+                f"segment: the Azure Storage provider rejects timers over 6 days unless the replay schema "
+                f"is V3 with long-timer splitting ('supports a maximum of 6 days for time-based delays')"
+            )
     return out
 
 
 def action_count_warning(history: Iterable[dict[str, Any]]) -> str | None:
     n = sum(1 for e in history if e.get("EventType") in _SCHEDULING)
     if n > MAX_ACTIONS:
-        return (f"{n} actions in one execution: past MaxOrchestrationActions ({MAX_ACTIONS}); Azure fails the "
-                f"orchestration -- use continue_as_new or sub-orchestrations")
+        return (
+            f"{n} actions in one execution: past MaxOrchestrationActions ({MAX_ACTIONS}); Azure fails the "
+            f"orchestration -- use continue_as_new or sub-orchestrations"
+        )
     return None
 
 
@@ -123,8 +132,10 @@ def duration_warning(seconds: float, history_events: int) -> str | None:
     expected = history_events * REPLAY_SECONDS_PER_EVENT
     if seconds <= BLOCKING_SECONDS or seconds <= 3 * expected:
         return None
-    return (f"episode took {seconds:.2f} s of wall time for {history_events} history events: orchestrator code "
-            f"blocks the worker (I/O, sleep or heavy CPU) -- move the slow work into an activity")
+    return (
+        f"episode took {seconds:.2f} s of wall time for {history_events} history events: orchestrator code "
+        f"blocks the worker (I/O, sleep or heavy CPU) -- move the slow work into an activity"
+    )
 
 
 def episode_warnings(item: OrchestrationWorkItem, result: EpisodeResult, seconds: float) -> list[str]:
@@ -137,8 +148,10 @@ def episode_warnings(item: OrchestrationWorkItem, result: EpisodeResult, seconds
         out += message_warnings(m)
     rec = result.instance
     if rec is not None and rec.custom_status and _size(rec.custom_status) > CUSTOM_STATUS_LIMIT_BYTES:
-        out.append(f"custom status is {_size(rec.custom_status) / 1024:.1f} KB: the extension fails orchestrations "
-                   f"whose custom status exceeds 16 KB")
+        out.append(
+            f"custom status is {_size(rec.custom_status) / 1024:.1f} KB: the extension fails orchestrations "
+            f"whose custom status exceeds 16 KB"
+        )
     if rec is not None and rec.entity_state:
         w = payload_warning(rec.entity_state, f"entity state of '{item.instance_id}'")
         if w:

@@ -26,13 +26,19 @@ from durable_local.engine.sdk import SdkResult, build_envelope, call_orchestrato
 from .history_file import HistoryFile
 from .locate import Location, SourceTrace, traced
 
-_SCHEDULING = (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated, EventType.TimerCreated,
-               EventType.EventSent)
+_SCHEDULING = (
+    EventType.TaskScheduled,
+    EventType.SubOrchestrationInstanceCreated,
+    EventType.TimerCreated,
+    EventType.EventSent,
+)
 _ENDINGS = (EventType.ExecutionCompleted, EventType.ContinueAsNew)
 _NOT_INPUT = (*_SCHEDULING, *_ENDINGS, EventType.OrchestratorCompleted)
 _KIND_TEXT = {
-    EventType.TaskScheduled: "activity task", EventType.SubOrchestrationInstanceCreated: "sub-orchestration task",
-    EventType.TimerCreated: "timer task", EventType.EventSent: "send event task",
+    EventType.TaskScheduled: "activity task",
+    EventType.SubOrchestrationInstanceCreated: "sub-orchestration task",
+    EventType.TimerCreated: "timer task",
+    EventType.EventSent: "send event task",
 }
 
 
@@ -170,8 +176,9 @@ class Replayer:
         self.options = options
         # Existence is checked by us on new actions only; names of recorded ones are
         # compared by the shadow replay, which gives the DTFx non-determinism message.
-        self.lenient = dataclasses.replace(options, activity_exists=lambda _n: True,
-                                           orchestrator_exists=lambda _n: True, entity_exists=lambda _n: True)
+        self.lenient = dataclasses.replace(
+            options, activity_exists=lambda _n: True, orchestrator_exists=lambda _n: True, entity_exists=lambda _n: True
+        )
 
     def replay(self, doc: HistoryFile, *, locate: bool = True) -> ReplayReport:
         started = next((e for e in doc.history if e.get("EventType") == EventType.ExecutionStarted), None)
@@ -183,9 +190,15 @@ class Replayer:
         handle = self.options.resolve_orchestrator(doc.name)
         if handle is None:
             known = ", ".join(self.options.names("orchestrator"))
-            report.divergence = Divergence("unknown-function", 1, -1, None, f"orchestrator '{doc.name}'",
-                                           "no such orchestrator in the current app",
-                                           f"The orchestrator '{doc.name}' is not registered (known: {known}).")
+            report.divergence = Divergence(
+                "unknown-function",
+                1,
+                -1,
+                None,
+                f"orchestrator '{doc.name}'",
+                "no such orchestrator in the current app",
+                f"The orchestrator '{doc.name}' is not registered (known: {known}).",
+            )
             return report
         execution_id = str((started.get("OrchestrationInstance") or {}).get("ExecutionId") or "")
         past: list[dict[str, Any]] = []
@@ -216,8 +229,16 @@ class Replayer:
 
     # -- one episode ---------------------------------------------------------------------------
 
-    def _run(self, handle: Any, hist: list[dict[str, Any]], recorded: list[dict[str, Any]], instance_id: str,
-             execution_id: str, *, trace: bool) -> _Run:
+    def _run(
+        self,
+        handle: Any,
+        hist: list[dict[str, Any]],
+        recorded: list[dict[str, Any]],
+        instance_id: str,
+        execution_id: str,
+        *,
+        trace: bool,
+    ) -> _Run:
         envelope = build_envelope(hist, instance_id, self.options)
         source: SourceTrace | None = None
         if trace:
@@ -225,47 +246,79 @@ class Replayer:
                 result = call_orchestrator(handle, envelope)
         else:
             result = call_orchestrator(handle, envelope)
-        shadow = _Shadow(history=[*hist, *recorded], actions=result.state.get("actions") or [],
-                         schema=int(result.state.get("schemaVersion") or 0), instance_id=instance_id,
-                         execution_id=execution_id, options=self.lenient)
+        shadow = _Shadow(
+            history=[*hist, *recorded],
+            actions=result.state.get("actions") or [],
+            schema=int(result.state.get("schemaVersion") or 0),
+            instance_id=instance_id,
+            execution_id=execution_id,
+            options=self.lenient,
+        )
         shadow.run()
         return _Run(result, shadow, source)
 
-    def _compare(self, run: _Run, events: list[dict[str, Any]], first: int, number: int,
-                 report: ReplayReport) -> Divergence | None:
+    def _compare(
+        self, run: _Run, events: list[dict[str, Any]], first: int, number: int, report: ReplayReport
+    ) -> Divergence | None:
         shadow, result = run.shadow, run.result
         end_at = next((k for k, e in enumerate(events) if e["EventType"] in _ENDINGS), None)
         end = events[end_at] if end_at is not None else None
         if result.crash is not None and not _recorded_failure(end):
-            return Divergence("crash", number, first, events[0], _ending_text(end), f"the orchestrator crashed: "
-                              f"{result.crash}", f"Orchestrator '{report.name}' could not run: {result.crash}")
+            return Divergence(
+                "crash",
+                number,
+                first,
+                events[0],
+                _ending_text(end),
+                f"the orchestrator crashed: {result.crash}",
+                f"Orchestrator '{report.name}' could not run: {result.crash}",
+            )
         if shadow.failure is not None:
             e = shadow.checking
             seq = None if e is None else int(e["EventId"])
             index = first + events.index(e) if e is not None and e in events else -1
-            return Divergence("nondeterminism", number, index, e, _recorded_action(e) if e else "?",
-                              shadow.describe(seq) if seq is not None else "?", shadow.failure)
+            return Divergence(
+                "nondeterminism",
+                number,
+                index,
+                e,
+                _recorded_action(e) if e else "?",
+                shadow.describe(seq) if seq is not None else "?",
+                shadow.failure,
+            )
         if shadow.new_ops:
             op = shadow.new_ops[0]
             missing = self._missing_function(op)
             if missing:
-                return Divergence("unknown-function", number, first, events[0], "nothing", shadow.describe(op.id),
-                                  missing)
+                return Divergence(
+                    "unknown-function", number, first, events[0], "nothing", shadow.describe(op.id), missing
+                )
             oc = events[-1]
             return Divergence(
-                "extra-action", number, first + len(events) - 1, oc, "the episode ended here with no more actions",
+                "extra-action",
+                number,
+                first + len(events) - 1,
+                oc,
+                "the episode ended here with no more actions",
                 shadow.describe(op.id),
                 f"Non-Deterministic workflow detected: the current replay execution schedules "
                 f"{shadow.describe(op.id).split(' from action')[0]} that a previous execution of this orchestration "
-                f"did not schedule in episode {number}. {NONDETERMINISM_HINT}")
+                f"did not schedule in episode {number}. {NONDETERMINISM_HINT}",
+            )
         new_end = _new_ending(run)
         old_end = _ending_text(end)
         if new_end != old_end.split(" ", 1)[0]:
             index = first + (end_at if end_at is not None else len(events) - 1)
-            return Divergence("completion", number, index, events[index - first], old_end,
-                              new_end if new_end != "Running" else "still running (waiting for more events)",
-                              f"The current code ends the orchestration as {new_end} in episode {number} but the "
-                              f"history recorded {old_end}. {NONDETERMINISM_HINT}")
+            return Divergence(
+                "completion",
+                number,
+                index,
+                events[index - first],
+                old_end,
+                new_end if new_end != "Running" else "still running (waiting for more events)",
+                f"The current code ends the orchestration as {new_end} in episode {number} but the "
+                f"history recorded {old_end}. {NONDETERMINISM_HINT}",
+            )
         if end is not None and new_end == "Completed":
             new_out = result.state.get("output")
             old_out = _loads(end.get("Result"))
@@ -274,10 +327,16 @@ class Replayer:
         return None
 
     def _missing_function(self, op: Any) -> str | None:
-        kind, name = {"activity": ("activity", op.name), "suborch": ("orchestrator", op.name),
-                      "entity": ("entity", op.instance_id[1:].partition("@")[0])}.get(op.kind, ("", ""))
-        exists = {"activity": self.options.has_activity, "orchestrator": self.options.has_orchestrator,
-                  "entity": self.options.has_entity}.get(kind)
+        kind, name = {
+            "activity": ("activity", op.name),
+            "suborch": ("orchestrator", op.name),
+            "entity": ("entity", op.instance_id[1:].partition("@")[0]),
+        }.get(op.kind, ("", ""))
+        exists = {
+            "activity": self.options.has_activity,
+            "orchestrator": self.options.has_orchestrator,
+            "entity": self.options.has_entity,
+        }.get(kind)
         if exists is None or exists(name):
             return None
         return f"The function '{name}' doesn't exist, is disabled, or is not an {kind} function."

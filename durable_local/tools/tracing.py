@@ -157,8 +157,9 @@ def _ns(dt: datetime) -> int:
     return int(dt.timestamp() * 1e9)
 
 
-def spans(item: OrchestrationWorkItem, result: EpisodeResult, seconds: float, end: datetime,
-          index: TraceIndex = INDEX) -> None:
+def spans(
+    item: OrchestrationWorkItem, result: EpisodeResult, seconds: float, end: datetime, index: TraceIndex = INDEX
+) -> None:
     """Emit the episode's span, plus one span per activity or entity operation it consumed."""
     if otel is None:
         return
@@ -177,8 +178,13 @@ def spans(item: OrchestrationWorkItem, result: EpisodeResult, seconds: float, en
     end_ns = _ns(end)
     name = iid.split("@")[1] if is_entity else (result.instance.name if result.instance else "orchestration")
     attrs = {"durable.instance_id": iid, "durable.trace_root": index.root(iid), "durable.messages": len(item.messages)}
-    span = tracer.start_span(f"{'entity' if is_entity else 'orchestration'} {name}", context=parent_ctx(iid),
-                             kind=SpanKind.INTERNAL, start_time=end_ns - int(seconds * 1e9), attributes=attrs)
+    span = tracer.start_span(
+        f"{'entity' if is_entity else 'orchestration'} {name}",
+        context=parent_ctx(iid),
+        kind=SpanKind.INTERNAL,
+        start_time=end_ns - int(seconds * 1e9),
+        attributes=attrs,
+    )
     if result.instance is not None:
         span.set_attribute("durable.runtime_status", result.instance.runtime_status)
     span.end(end_time=end_ns)
@@ -188,15 +194,23 @@ def spans(item: OrchestrationWorkItem, result: EpisodeResult, seconds: float, en
         t = p.get("EventType")
         if t in (EventType.TaskCompleted, EventType.TaskFailed) and p.get("TaskScheduledId") in scheduled:
             sched = scheduled[p["TaskScheduledId"]]
-            s = tracer.start_span(f"activity {sched.get('Name')}", context=parent_ctx(iid), kind=SpanKind.INTERNAL,
-                                  start_time=_ns(parse_timestamp(sched["Timestamp"])),
-                                  attributes={"durable.instance_id": iid, "durable.task_id": sched["EventId"]})
+            s = tracer.start_span(
+                f"activity {sched.get('Name')}",
+                context=parent_ctx(iid),
+                kind=SpanKind.INTERNAL,
+                start_time=_ns(parse_timestamp(sched["Timestamp"])),
+                attributes={"durable.instance_id": iid, "durable.task_id": sched["EventId"]},
+            )
             if t == EventType.TaskFailed:
                 s.set_status(Status(StatusCode.ERROR, str(p.get("Reason") or "")[:200]))
             s.end(end_time=_ns(parse_timestamp(p["Timestamp"])))
         elif is_entity and (caller := _request_parent(p)):
             op = json.loads(p["Input"]).get("op")
-            s = tracer.start_span(f"entity {name}.{op}", context=parent_ctx(caller), kind=SpanKind.INTERNAL,
-                                  start_time=end_ns - int(seconds * 1e9),
-                                  attributes={"durable.entity_id": iid, "durable.caller": caller})
+            s = tracer.start_span(
+                f"entity {name}.{op}",
+                context=parent_ctx(caller),
+                kind=SpanKind.INTERNAL,
+                start_time=end_ns - int(seconds * 1e9),
+                attributes={"durable.entity_id": iid, "durable.caller": caller},
+            )
             s.end(end_time=end_ns)
