@@ -243,8 +243,9 @@ class AzureStore(EpisodeMixin, ActivityMixin):
         key = key_of(record.instance_id)
         with self._errors(f"create instance {record.instance_id!r}"):
             self._check_open()
+            fresh = True  # first try a plain insert: a new instance costs no read
             for _ in range(10):
-                s = self.tables.read_sentinel(key)
+                s = Sentinel(key) if fresh else self.tables.read_sentinel(key)
                 old = self._record(record.instance_id, s.record)
                 if old is not None and (old.runtime_status in RUNNING_STATES or not allow_replace):
                     raise InstanceExistsError(
@@ -258,10 +259,11 @@ class AzureStore(EpisodeMixin, ActivityMixin):
                     new.outbox_pending = False
                 self.tables.forget(key)
                 try:
-                    self.tables.write_sentinel(new)
+                    written = self.tables.write_sentinel(new)
                     break
                 except Stale:
-                    continue  # a racing writer: look again (it may now be running)
+                    fresh = False
+                    continue  # it exists, or a racing writer: look again (it may now be running)
             else:
                 raise ConflictError(f"instance {record.instance_id!r} kept changing during create")
             if old is not None:
@@ -269,8 +271,9 @@ class AzureStore(EpisodeMixin, ActivityMixin):
                 with self._scan_lock():
                     self._drop_claims(record.instance_id)
                     self._purge_messages(record.instance_id)  # stale completions must not reach the new one
-            self.tables.project(key, cols, counter)
-            self._send([start_copy])
+            if written.history_count == 0:
+                self.tables.remember(written, [])  # the first claim needs no read
+            self._run([lambda: self.tables.project(key, cols, counter, fresh=fresh), lambda: self._send([start_copy])])
             start.id = start_copy.id
             record.etag = counter
 
@@ -284,10 +287,11 @@ class AzureStore(EpisodeMixin, ActivityMixin):
             s = self.tables.read_sentinel(key)
             return [row_event(r, self.large) for r in self.tables.read_rows(key, s.history_count)]
 
-    def _all_records(self) -> list[tuple[InstanceRecord, dict[str, Any]]]:
-        """Every Instances row, decoded without touching blobs (for filtering)."""
+    def _all_records(self, query: InstanceQuery | None = None) -> list[tuple[InstanceRecord, dict[str, Any]]]:
+        """Every Instances row (the query's statuses only, filtered by the service), decoded
+        without touching blobs (for filtering)."""
         out = []
-        for row in self.tables.list_rows():
+        for row in self.tables.list_rows(None if query is None else query.runtime_status):
             light = {k: v for k, v in row.items() if not k.endswith("BlobName")}
             out.append((columns_record(id_of(row["PartitionKey"]), light, self.large), row))
         return sorted(out, key=lambda p: p[0].instance_id)
@@ -295,7 +299,7 @@ class AzureStore(EpisodeMixin, ActivityMixin):
     def query_instances(self, query: InstanceQuery) -> QueryResult:
         after = decode_continuation(query.continuation)
         with self._errors("query instances"):
-            found = [(r, row) for r, row in self._all_records() if matches(query, r)]
+            found = [(r, row) for r, row in self._all_records(query) if matches(query, r)]
             if after is not None:
                 found = [p for p in found if p[0].instance_id > after]
             more = 0 < query.top < len(found)
@@ -318,7 +322,7 @@ class AzureStore(EpisodeMixin, ActivityMixin):
 
     def purge_instances(self, query: InstanceQuery) -> int:
         with self._errors("query instances to purge"):
-            ids = [r.instance_id for r, _ in self._all_records() if matches(query, r)]
+            ids = [r.instance_id for r, _ in self._all_records(query) if matches(query, r)]
         for instance_id in ids:
             self.purge_instance(instance_id)
         return len(ids)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -264,8 +264,19 @@ class Tables:
         except ResourceNotFoundError:
             return None
 
-    def list_rows(self) -> Iterator[dict[str, Any]]:
-        for e in self.instances.list_entities():
+    def list_rows(self, statuses: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every Instances row, or (filtered by the service) those with one of ``statuses``."""
+        if statuses is None:
+            rows = self.instances.list_entities()
+        else:
+            names = sorted(set(statuses))
+            if not names:
+                return
+            params = {f"s{i}": name for i, name in enumerate(names)}
+            rows = self.instances.query_entities(
+                " or ".join(f"RuntimeStatus eq @{p}" for p in params), parameters=params
+            )
+        for e in rows:
             yield dict(e)
 
     def delete_row(self, key: str) -> None:
@@ -275,9 +286,17 @@ class Tables:
         except ResourceNotFoundError:
             pass
 
-    def project(self, key: str, cols: dict[str, Any], counter: int) -> None:
-        """Write the Instances row unless a newer one (higher ``Etag``) is already there."""
+    def project(self, key: str, cols: dict[str, Any], counter: int, *, fresh: bool = False) -> None:
+        """Write the Instances row unless a newer one (higher ``Etag``) is already there.
+        ``fresh``: the instance was just created, so try a plain insert first."""
         entity = {"PartitionKey": key, "RowKey": "", **cols}
+        if fresh and key not in self._row_etags:
+            try:
+                meta = self.instances.create_entity(entity)
+                self._row_etags[key] = (counter, meta["etag"])
+                return
+            except ResourceExistsError:
+                pass  # left over, or a racing projection: compare counters below
         for _ in range(5):
             cached = self._row_etags.get(key)
             try:
