@@ -85,6 +85,14 @@ class EpisodeMixin:
     ) -> OrchestrationWorkItem | None:
         from .azure import _Claim
 
+        # Only messages still in the registry: a commit of this instance that ended after the
+        # claim took its snapshot of due messages has deleted (and forgotten) the ones it
+        # consumed, and their Held objects still look hidden for a while. The check is sound
+        # here because the caller saw no live local lease after the snapshot, and a commit
+        # forgets its consumed messages before it ends its lease.
+        held = [h for h in held if self.queues.held.get(h.id) is h]
+        if not held:
+            return None
         key = key_of(instance_id)
         cached = self.tables.cached(key)
         s = cached[0] if cached is not None else self.tables.read_sentinel(key)
@@ -108,7 +116,7 @@ class EpisodeMixin:
                 cached = None  # someone wrote since we cached: read again
                 self.tables.forget(key)
                 s = self.tables.read_sentinel(key)
-        live = [h for h in held if self._keep_hidden(h, lease_seconds)]
+        live = [h for h in held if self.queues.held.get(h.id) is h and self._keep_hidden(h, lease_seconds)]
         if not live:  # all consumed elsewhere meanwhile: give the lease back
             try:
                 self.tables.write_sentinel(replace(leased, lease_token="", lease_owner="", lease_expires=0))

@@ -155,3 +155,31 @@ def test_fan_out_then_all_completions_coalesce_into_one_episode(store: AzureStor
     assert sorted(int(m.payload["Input"]) for m in item.messages) == list(range(n))
     episode(store, item, [hist(1)])
     assert store.count_messages() == 0
+
+
+# -- claims racing commits on one store ------------------------------------------------------------
+
+
+def test_a_claim_racing_a_commit_never_hands_out_a_message_the_commit_consumed(store: AzureStore) -> None:
+    """The rare duplicate consumption of the thread hammer (test_concurrency), made
+    deterministic: a claim snapshots the due messages while an episode still holds the
+    instance, the episode commits (deleting its messages) before the claim looks at the
+    instance's lease, and the claim must not hand the deleted messages out again."""
+    create(store, "a")
+    item = claim_one(store)
+    real_due = store.queues.due
+    done: list[bool] = []
+
+    def due_then_commit(*args: object) -> object:
+        snapshot = real_due(*args)  # type: ignore[arg-type]
+        if not done:
+            done.append(True)
+            episode(store, item, [hist(1)])  # commits, deletes the start message, ends the lease
+        return snapshot
+
+    store.queues.due = due_then_commit  # type: ignore[method-assign]
+    assert claim(store) == []
+    store.queues.due = real_due  # type: ignore[method-assign]
+    store.enqueue([raised("a", 1)])
+    [again] = claim(store)
+    assert [m.payload["Name"] for m in again.messages] == ["e1"] and again.history == [hist(1)]
