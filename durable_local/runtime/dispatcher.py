@@ -32,6 +32,7 @@ from durable_local.runtime import invoke
 from durable_local.runtime.context import HostContext
 from durable_local.runtime.owners import make_owner, owner_is_dead
 from durable_local.runtime.workers import WorkerError, WorkerProcesses
+from durable_local.runtime.writes import WriteBatcher
 from durable_local.store.base import ConflictError, Message, OrchestrationWorkItem
 from durable_local.tools.observe import after_episode
 
@@ -98,6 +99,7 @@ class Dispatcher:
         self._deferred: dict[str, OrchestrationWorkItem] = {}
         self._act_running = 0
         self._act_inflight: dict[int | None, Message] = {}  # activity message id -> the running item
+        self._writes = WriteBatcher(ctx.store, self.run_sync, self._spawn)
 
     # -- wiring --------------------------------------------------------------------------------
     def notify(self) -> None:
@@ -239,7 +241,7 @@ class Dispatcher:
         started = time.perf_counter()
         result = await workers.episode(item, self.ctx.clock.now())
         seconds = time.perf_counter() - started
-        return await self.run_sync(lambda: self._commit_episode(item, result, seconds))
+        return await self._writes.write(lambda: self._commit_episode(item, result, seconds))
 
     def _commit_episode(self, item: OrchestrationWorkItem, result: EpisodeResult, seconds: float) -> bool:
         after_episode(item, result, seconds)  # parity warnings, trace links, spans
@@ -333,7 +335,7 @@ class Dispatcher:
             except Exception as exc:  # the user's failure becomes TaskFailed, as in the extension
                 log.info("activity %s for %s failed: %s: %s", name, msg.target, type(exc).__name__, exc)
                 result = activity_failed_message(msg, exc, self.ctx.clock.now())
-            await self.run_sync(lambda: self.ctx.store.complete_activity(msg, result))
+            await self._writes.write(lambda: self.ctx.store.complete_activity(msg, result))
             self.notify()
         except WorkerError as exc:
             log.error("activity %s for %s: %s; it will be retried", name, msg.target, exc)

@@ -82,6 +82,7 @@ class SqliteStore:
         self._syncing = False
         self._wal_fd: int | None = None
         self._conn: sqlite3.Connection | None = conn
+        self._batch_owner: int | None = None  # the thread inside batch(), if any
         with self._tx() as c:
             sch.ensure_schema(c)
 
@@ -104,6 +105,20 @@ class SqliteStore:
         ``durable=False`` (lease claims only) commits without an fsync: in WAL mode the next
         durable commit's fsync covers those frames too, and a claim lost in a crash is
         harmless (the lease would have to expire or be released anyway; at-least-once)."""
+        if self._batch_owner == threading.get_ident():
+            # inside batch(): this write is a savepoint of the batch's transaction, so a
+            # failed write (a ConflictError) undoes only itself; the batch commits and syncs
+            with self._lock:
+                conn = self._c()
+                conn.execute("SAVEPOINT w")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                    raise
+                conn.execute("RELEASE w")
+            return
         with self._lock:
             conn = self._c()
             relax = not durable and not self._group and self._synchronous != "NORMAL"
@@ -126,6 +141,34 @@ class SqliteStore:
             finally:
                 if relax:
                     conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        if self._group:
+            self._wait_durable(seq)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Run several writes (commits, activity completions) as one transaction with one
+        fsync. Each write inside is a savepoint: one that raises leaves no trace and the
+        others still commit. If the batch's own COMMIT fails, every write in it failed."""
+        with self._lock:
+            conn = self._c()
+            conn.execute("BEGIN IMMEDIATE")
+            self._batch_owner = threading.get_ident()
+            try:
+                yield
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._batch_owner = None
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            self._committed += 1
+            seq = self._committed
         if self._group:
             self._wait_durable(seq)
 

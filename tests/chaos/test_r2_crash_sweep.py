@@ -213,6 +213,7 @@ async def test_r2_raise_full_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 # -- os._exit(137) in a subprocess -------------------------------------------------------------------
 
 async def run_subprocess(tmp: Path, spec: str | None) -> tuple[dict[str, Any], bool]:
+    tmp.mkdir(parents=True, exist_ok=True)
     host = HostProcess(tmp, name="r2")
     host.start()
     crashed = False
