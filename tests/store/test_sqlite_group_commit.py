@@ -62,12 +62,11 @@ def test_a_batch_is_one_sync_and_a_failed_write_undoes_only_itself(tmp_path: Pat
     stale.lease_token = "not-the-lease"
     syncs = []
     real = s._fsync_wal
-    with mock.patch.object(s, "_fsync_wal", lambda: (syncs.append(1), real())):
-        with s.batch():
-            episode(s, items["a"], [hist(1)])
-            with pytest.raises(ConflictError):
-                episode(s, stale, [hist(1)])
-            s.enqueue([Message(target="c", payload={"EventType": 6, "n": 1})])
+    with mock.patch.object(s, "_fsync_wal", lambda: (syncs.append(1), real())), s.batch():
+        episode(s, items["a"], [hist(1)])
+        with pytest.raises(ConflictError):
+            episode(s, stale, [hist(1)])
+        s.enqueue([Message(target="c", payload={"EventType": 6, "n": 1})])
     assert len(syncs) == 1
     assert s.get_history("a") == [hist(1)] and s.get_history("b") == []
     assert s.get_instance("b").runtime_status == "Pending"  # the conflicting write left nothing
@@ -77,10 +76,9 @@ def test_a_batch_is_one_sync_and_a_failed_write_undoes_only_itself(tmp_path: Pat
 
 def test_a_batch_that_fails_to_commit_writes_nothing(tmp_path: Path) -> None:
     s = SqliteStore(tmp_path / "d.db")
-    with pytest.raises(RuntimeError):
-        with s.batch():
-            s.enqueue([Message(target="x", payload={"EventType": 6})])
-            raise RuntimeError("crash before COMMIT")
+    with pytest.raises(RuntimeError), s.batch():
+        s.enqueue([Message(target="x", payload={"EventType": 6})])
+        raise RuntimeError("crash before COMMIT")
     assert s.count_messages() == 0
     s.enqueue([Message(target="y", payload={"EventType": 6})])  # the store is usable after
     assert s.count_messages() == 1
