@@ -33,7 +33,7 @@ from durable_local.runtime.context import HostContext
 from durable_local.runtime.owners import make_owner, owner_is_dead
 from durable_local.runtime.workers import WorkerError, WorkerProcesses
 from durable_local.runtime.writes import WriteBatcher
-from durable_local.store.base import ConflictError, Message, OrchestrationWorkItem
+from durable_local.store.base import ACTIVITY_QUEUE, ConflictError, Message, OrchestrationWorkItem
 from durable_local.tools.observe import after_episode
 
 log = logging.getLogger("durable_local.dispatch")
@@ -165,8 +165,12 @@ class Dispatcher:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- loops -----------------------------------------------------------------------------------
-    async def _sleep_until_work(self, wake: asyncio.Event) -> None:
-        next_at = await self.run_sync(self.ctx.store.next_visible_time)
+    def _claim_or_next(self, claim: Callable[[], list[T]]) -> tuple[list[T], datetime | None]:
+        """Claim; if nothing was ready, also read when something will be (one pool job)."""
+        items = claim()
+        return items, (None if items else self.ctx.store.next_visible_time())
+
+    async def _sleep_until_work(self, wake: asyncio.Event, next_at: datetime | None) -> None:
         timeout: float | None = None
         if next_at is not None:
             timeout = max(0.0, (next_at - self.ctx.clock.now()).total_seconds())
@@ -180,12 +184,15 @@ class Dispatcher:
         while not self._stopping:
             self._orch_wake.clear()
             free = self.max_orchestrations - len(self._inflight)
-            items: list[OrchestrationWorkItem] = []
-            if free > 0:
-                now = self.ctx.clock.now()
-                items = await self.run_sync(
-                    lambda now=now, free=free: self.ctx.store.claim_orchestrations(now, free, LEASE_SECONDS, self.owner)
+            if free <= 0:  # every slot busy: an episode ending wakes us
+                await self._orch_wake.wait()
+                continue
+            now = self.ctx.clock.now()
+            items, next_at = await self.run_sync(
+                lambda now=now, free=free: self._claim_or_next(
+                    lambda: self.ctx.store.claim_orchestrations(now, free, LEASE_SECONDS, self.owner)
                 )
+            )
             for item in items:
                 if item.instance_id in self._inflight:
                     # the lease expired under a long virtual-clock jump, or a restart replaced the
@@ -196,18 +203,21 @@ class Dispatcher:
                 self._inflight.add(item.instance_id)
                 self._spawn(self._episode(item))
             if not items:
-                await self._sleep_until_work(self._orch_wake)
+                await self._sleep_until_work(self._orch_wake, next_at)
 
     async def _activity_loop(self) -> None:
         while not self._stopping:
             self._act_wake.clear()
             free = self.max_activities - self._act_running
-            work: list[Message] = []
-            if free > 0:
-                now = self.ctx.clock.now()
-                work = await self.run_sync(
-                    lambda now=now, free=free: self.ctx.store.claim_activities(now, free, LEASE_SECONDS, self.owner)
+            if free <= 0:  # every slot busy: an activity ending wakes us
+                await self._act_wake.wait()
+                continue
+            now = self.ctx.clock.now()
+            work, next_at = await self.run_sync(
+                lambda now=now, free=free: self._claim_or_next(
+                    lambda: self.ctx.store.claim_activities(now, free, LEASE_SECONDS, self.owner)
                 )
+            )
             for msg in work:
                 running = self._act_inflight.get(msg.id)
                 if running is not None:
@@ -220,7 +230,7 @@ class Dispatcher:
                 self._act_inflight[msg.id] = msg
                 self._spawn(self._activity(msg))
             if not work:
-                await self._sleep_until_work(self._act_wake)
+                await self._sleep_until_work(self._act_wake, next_at)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -255,7 +265,7 @@ class Dispatcher:
             outgoing=result.outgoing,
             consumed=result.consumed,
         )
-        return bool(result.outgoing)
+        return any(m.queue == ACTIVITY_QUEUE for m in result.outgoing)  # new activity work?
 
     def _park(self, item: OrchestrationWorkItem, exc: BaseException, attempts: int) -> None:
         """Terminate the instance instead of retrying a poison message forever (R14)."""
@@ -280,10 +290,11 @@ class Dispatcher:
                 sent = await self.run_sync(lambda: self._run_episode(item))
             else:
                 sent = await self._run_episode_in_worker(self.workers, item)
+            # wake only the loops that have new work: the orchestration loop always (a slot
+            # freed up; new orchestrator messages or timers), the activity loop if we sent any
+            self._orch_wake.set()
             if sent:
-                self.notify()
-            else:
-                self._orch_wake.set()  # a slot freed up
+                self._act_wake.set()
         except ConflictError as exc:
             log.warning("%s: commit rejected (%s); messages stay queued", item.instance_id, exc)
             self._orch_wake.set()
@@ -336,19 +347,22 @@ class Dispatcher:
                 log.info("activity %s for %s failed: %s: %s", name, msg.target, type(exc).__name__, exc)
                 result = activity_failed_message(msg, exc, self.ctx.clock.now())
             await self._writes.write(lambda: self.ctx.store.complete_activity(msg, result))
-            self.notify()
+            self._orch_wake.set()  # the result is an orchestrator message
         except WorkerError as exc:
             log.error("activity %s for %s: %s; it will be retried", name, msg.target, exc)
             with contextlib.suppress(Exception):
                 await self.run_sync(lambda: self.ctx.store.abandon_activity(msg, 1.0))
+            self._act_wake.set()  # the loop must re-read when the retry becomes visible
         except Exception:
             log.exception("activity %s for %s could not be completed; it will be retried", name, msg.target)
             with contextlib.suppress(Exception):
                 await self.run_sync(lambda: self.ctx.store.abandon_activity(msg, 1.0))
+            self._act_wake.set()
         finally:
             self._act_running -= 1
             self._act_inflight.pop(msg.id, None)
-            self._act_wake.set()
+            if self._act_running == self.max_activities - 1:
+                self._act_wake.set()  # the loop was waiting for a free slot
 
 
 class _ReportedFailure(Exception):

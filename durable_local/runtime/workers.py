@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import traceback
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from multiprocessing import get_context
@@ -62,12 +62,14 @@ def process_count(environ: dict[str, str] | os._Environ[str] | None = None) -> i
 class WorkerProcesses:
     """A pool of ``count`` spawned worker processes for one app."""
 
-    def __init__(self, app_dir: Path, count: int, default_version: str = "") -> None:
+    def __init__(self, app_dir: Path, count: int, default_version: str = "", max_chunk: int = 16) -> None:
         self.app_dir = Path(app_dir)
         self.count = count
         self._default_version = default_version
         self._lock = threading.Lock()
         self._pool = self._new_pool()
+        self._episodes = _Chunker(lambda chunk: self._call(_run_episodes, chunk), count, max_chunk)
+        self._activities = _Chunker(lambda chunk: self._call(_run_activities, chunk), count, max_chunk)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the host has threads (dispatch pool, SQLite) that a fork would copy
@@ -97,22 +99,66 @@ class WorkerProcesses:
             raise WorkerError(f"the worker process died while running the work item ({exc})") from None
 
     async def episode(self, item: OrchestrationWorkItem, now: datetime) -> EpisodeResult:
-        status, value = await self._call(_run_episode, item, now)
+        status, value = await self._episodes.submit((item, now))
         if status != "ok":
             raise WorkerError(value)
         return value  # type: ignore[no-any-return]
 
     async def activity(self, name: str, input_text: str | None) -> tuple[str, str | None, str]:
         """("ok", result text, "") or ("failed", reason, details)."""
-        return await self._call(_run_activity, name, input_text)  # type: ignore[no-any-return]
+        return await self._activities.submit((name, input_text))  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+class _Chunker:
+    """Send calls to the workers in chunks: at most ``slots`` calls in flight; whatever queued
+    up meanwhile goes in the next call (up to ``max_chunk`` items). An idle host sends each
+    item alone at once; a busy one pays the process hand-off once per chunk, not per item."""
+
+    def __init__(self, send: Any, slots: int, max_chunk: int) -> None:
+        self._send = send  # async (list of args) -> list of results, in order
+        self._slots = slots
+        self._max = max_chunk
+        self._pending: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._inflight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, args: Any) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((args, future))
+        self._pump()
+        return await future
+
+    def _pump(self) -> None:
+        while self._pending and self._inflight < self._slots:
+            chunk, self._pending = self._pending[: self._max], self._pending[self._max :]
+            self._inflight += 1
+            task = asyncio.ensure_future(self._run(chunk))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, chunk: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        try:
+            results = await self._send([args for args, _ in chunk])
+        except BaseException as exc:  # the worker died (WorkerError) or shutdown cancelled us
+            for _, future in chunk:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else WorkerError("cancelled"))
+        else:
+            for (_, future), result in zip(chunk, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+        finally:
+            self._inflight -= 1
+            self._pump()
+
+
 # -- inside a worker process ------------------------------------------------------------------
 _options: Any = None
 _registry: Any = None
+_threads: Any = None  # the worker's thread pool for sync activities, as the Python worker has
 
 
 def _init_worker(app_dir: str, default_version: str, log_level: int) -> None:
@@ -121,13 +167,29 @@ def _init_worker(app_dir: str, default_version: str, log_level: int) -> None:
     from durable_local.app_loader import load_app
     from durable_local.runtime.dispatcher import engine_options
 
+    global _threads
     app = load_app(app_dir)
     _registry = app.registry
     _options = engine_options(app.registry, default_version)
+    # PYTHON_THREADPOOL_THREAD_COUNT is the Python worker's own setting for this pool
+    threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or app.settings.max_concurrent_activities)
+    _threads = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="worker-activity")
 
 
 def _ping() -> int:
     return os.getpid()
+
+
+def _run_episodes(chunk: list[tuple[OrchestrationWorkItem, datetime]]) -> list[tuple[str, Any]]:
+    return [_run_episode(item, now) for item, now in chunk]
+
+
+def _run_activities(chunk: list[tuple[str, str | None]]) -> list[tuple[str, str | None, str]]:
+    # concurrently, like the worker's thread pool: one slow (I/O-bound) activity in a chunk
+    # must not hold the others back
+    if len(chunk) == 1:
+        return [_run_activity(*chunk[0])]
+    return [f.result() for f in [_threads.submit(_run_activity, *args) for args in chunk]]
 
 
 def _run_episode(item: OrchestrationWorkItem, now: datetime) -> tuple[str, Any]:
