@@ -198,6 +198,12 @@ class AzureStore(EpisodeMixin, ActivityMixin):
         self._offset = now - utc_now()
         return now
 
+    def _lazy_receive(self) -> float | None:
+        """How long a claim may skip receiving from a queue found drained (see
+        ``Queues.receive``): half the poll interval, so other processes' work still shows
+        within about one poll; ``poll_interval=None`` (one process, exact) always receives."""
+        return None if self.poll_interval is None else self.poll_interval / 2
+
     def _delay(self, visible_at: datetime | None) -> float:
         return 0.0 if visible_at is None else (utc(visible_at) - self._now()).total_seconds()
 

@@ -29,13 +29,14 @@ class ActivityMixin:
     _now: Callable[[], datetime]
     _send: Callable[[Iterable[Message]], None]
     _validate: Callable[[Iterable[Message]], list[Message]]
+    _lazy_receive: Callable[[], float | None]
 
     def claim_activities(self, now: datetime, limit: int, lease_seconds: float, owner: str) -> list[Message]:
         now = self._observe(now)
         out: list[Message] = []
         with self._act_lock, self._errors("claim activities"):
             self._check_open()
-            self.queues.receive(self.queues.workitems, lease_seconds)
+            self.queues.receive(self.queues.workitems, lease_seconds, lazy=self._lazy_receive())
             for h in self.queues.due(ACTIVITY_QUEUE, now):
                 if len(out) >= limit:
                     break

@@ -49,6 +49,7 @@ class EpisodeMixin:
     _release: Callable[[Held, float], None]
     _validate: Callable[[Sequence[Message]], list[Message]]
     _record: Callable[[str, dict[str, Any] | None], InstanceRecord | None]
+    _lazy_receive: Callable[[], float | None]
 
     def claim_orchestrations(
         self, now: datetime, limit: int, lease_seconds: float, owner: str
@@ -57,7 +58,8 @@ class EpisodeMixin:
         items: list[OrchestrationWorkItem] = []
         with self._claim_lock, self._errors("claim orchestrations"):
             self._check_open()
-            list(self._pool.map(lambda q: self.queues.receive(q, lease_seconds), self.queues.control))
+            lazy = self._lazy_receive()
+            list(self._pool.map(lambda q: self.queues.receive(q, lease_seconds, lazy=lazy), self.queues.control))
             groups: dict[str, list[Held]] = {}  # dict order: by each instance's oldest message
             for h in self.queues.due(ORCHESTRATOR_QUEUE, now):
                 groups.setdefault(h.msg.target, []).append(h)

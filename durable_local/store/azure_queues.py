@@ -83,6 +83,10 @@ class Queues:
         self.held: dict[int, Held] = {}
         self._last_id = 0
         self._id_lock = threading.Lock()
+        # for ``receive(..., lazy=...)``: queues this process sent to since their last receive
+        # began, and when each queue was last found drained (time.monotonic())
+        self._dirty: set[str] = set()
+        self._drained: dict[str, float] = {}
 
     # -- names and ids -----------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -130,6 +134,7 @@ class Queues:
         qname = self.qname_for(msg.queue, msg.target)
         hide = seconds(delay)
         sent = self._clients[qname].send_message(text, visibility_timeout=hide, time_to_live=-1)
+        self._dirty.add(qname)
         kept = Message(msg.target, json_copy(msg.payload), msg.queue, msg.visible_at, msg.id, msg.dequeue_count)
         held = Held(kept, qname, sent.id, sent.pop_receipt, body_blob(text), time.monotonic() + hide)
         # a claim on another thread may already have received it (a newer receipt): keep that
@@ -141,16 +146,30 @@ class Queues:
         qname = self.qname_for(msg.queue, msg.target)
         hide = seconds(delay_for(msg.visible_at))
         sent = self._clients[qname].send_message(text, visibility_timeout=hide, time_to_live=-1)
+        self._dirty.add(qname)
         held = Held(msg, qname, sent.id, sent.pop_receipt, body_blob(text), time.monotonic() + hide)
         self.held.setdefault(held.id, held)
 
-    def receive(self, qname: str, hide: float, cap: int = RECEIVE_CAP) -> list[Held]:
+    def receive(self, qname: str, hide: float, cap: int = RECEIVE_CAP, *, lazy: float | None = None) -> list[Held]:
         """Receive every visible message (up to ``cap``), hiding them for ``hide`` seconds;
-        the registry keeps them (a fresh receipt supersedes an older one)."""
+        the registry keeps them (a fresh receipt supersedes an older one).
+
+        ``lazy`` (seconds): skip the round trip if the queue was found drained less than
+        ``lazy`` ago and this process sent nothing to it since. Messages this process sends
+        are thus received at its next claim; only other processes' messages (and ones that
+        reappear after a visibility timeout) may wait up to ``lazy`` longer. A send racing
+        the receive leaves the queue marked (it is marked after the send, unmarked before
+        the receive), so at worst it costs one more receive."""
+        now = time.monotonic()
+        if lazy is not None and qname not in self._dirty and now - self._drained.get(qname, -math.inf) < lazy:
+            return []
+        self._dirty.discard(qname)
         out = []
         hidden = seconds(max(hide, 1))
-        until = time.monotonic() + hidden
+        until = now + hidden
+        count = 0
         for qm in self._receive_pages(qname, hidden, cap):
+            count += 1
             text = qm.content
             msg = body_message(text, self._large)
             known = self.held.get(msg.id)  # type: ignore[arg-type]
@@ -161,6 +180,10 @@ class Queues:
             held = Held(msg, qname, qm.id, qm.pop_receipt, body_blob(text), until)
             self.held[msg.id] = held  # type: ignore[index]
             out.append(held)
+        if count < cap:  # we saw the end of the visible messages
+            self._drained[qname] = now
+        else:
+            self._drained.pop(qname, None)
         return out
 
     def _receive_pages(self, qname: str, hidden: int, cap: int) -> Iterator[Any]:

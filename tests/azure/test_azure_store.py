@@ -70,6 +70,21 @@ def test_polling_mode_never_sleeps_past_the_poll_interval(store: AzureStore) -> 
     assert nxt is not None and abs((nxt - T0).total_seconds() - 0.5) < 0.5
 
 
+def test_polling_mode_receives_its_own_sends_at_once_and_skips_drained_queues(store: AzureStore) -> None:
+    other = azure_test_store(hub_name=store.hub_name, delete_hub_on_close=False)
+    try:
+        store.poll_interval = 60.0  # a claim may skip a queue found drained in the last 30 s
+        assert claim(store) == []  # every control queue is now known drained
+        create(store, "mine")  # our own send marks its queue: the next claim receives it
+        assert [i.instance_id for i in claim(store)] == ["mine"]
+        create(other, "theirs")  # another process's message: not looked for until the poll
+        assert claim(store) == []
+        store.poll_interval = 0.0
+        assert [i.instance_id for i in claim(store)] == ["theirs"]
+    finally:
+        other.close()
+
+
 # -- several processes on one hub --------------------------------------------------------------
 
 
