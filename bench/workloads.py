@@ -282,8 +282,10 @@ async def w13(cfg: Cfg, n: int = 200) -> dict[str, Any]:
         async with host(Cfg(store="azure"), store=store) as h:
             ids = [start(h, "chain", "5") for _ in range(n)]
             deadline = time.monotonic() + 900
-            while done_count(h) < n and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
+            # the figure comes from the rows' timestamps; this only decides when to stop. On Azure
+            # done_count lists the Instances table: poll gently, off the host's event loop
+            while await asyncio.to_thread(done_count, h) < n and time.monotonic() < deadline:
+                await asyncio.sleep(1.0)
             recs = records(h, ids)
     return {"value": throughput(recs)}
 
