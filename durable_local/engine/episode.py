@@ -63,6 +63,32 @@ class EpisodeResult:
     log: list[str] = field(default_factory=list)
 
 
+class _TaskIndex:
+    """Which task ids were scheduled and which completed, per id kind (task / timer), so
+    accepting each of many completions (a wide fan-in) is O(1), not a scan of the history."""
+
+    def __init__(self, history: list[dict[str, Any]]) -> None:
+        self.scheduled: dict[str, set[Any]] = {key: set() for key in _SCHEDULED_KIND}
+        self.completed: dict[str, set[Any]] = {key: set() for key in _SCHEDULED_KIND}
+        self._seen_new = 0
+        for e in history:
+            self._add(e)
+
+    def catch_up(self, new_events: list[dict[str, Any]]) -> None:
+        for e in new_events[self._seen_new :]:
+            self._add(e)
+        self._seen_new = len(new_events)
+
+    def _add(self, e: dict[str, Any]) -> None:
+        t = e["EventType"]
+        for key, kinds in _SCHEDULED_KIND.items():
+            if t in kinds:
+                self.scheduled[key].add(e["EventId"])
+        key = _COMPLETIONS.get(t)
+        if key is not None:
+            self.completed[key].add(e.get(key))
+
+
 def run_orchestration_episode(item: OrchestrationWorkItem, now: datetime, options: EngineOptions) -> EpisodeResult:
     return _Episode(item, now, options).run()
 
@@ -93,6 +119,7 @@ class _Episode:
         self.outgoing: list[Message] = []
         self.log: list[str] = []
         self.started_new = False
+        self._index: _TaskIndex | None = None  # built on first use; reset when history changes
 
     # -- triage ----------------------------------------------------------------------------
 
@@ -147,6 +174,7 @@ class _Episode:
             self.log.append(f"dropped {dropped} message(s) for the previous execution")
         self.history = []
         self.new_events = [start]
+        self._index = None
         self.started_new = True
         self.status = "Running"
         for m in earlier:
@@ -188,17 +216,14 @@ class _Episode:
     def _fresh_completion(self, event: dict[str, Any]) -> bool:
         key = _COMPLETIONS[EventType(event["EventType"])]
         task_id = event.get(key)
-        kinds = _SCHEDULED_KIND[key]
-        everything = self.history + self.new_events
-        if not any(e["EventType"] in kinds and e["EventId"] == task_id for e in everything):
+        if self._index is None:
+            self._index = _TaskIndex(self.history)
+        index = self._index
+        index.catch_up(self.new_events)
+        if task_id not in index.scheduled[key]:
             self.log.append(f"dropped {EventType(event['EventType']).name} for unknown task id {task_id}")
             return False
-        if any(
-            e["EventType"] in _COMPLETIONS
-            and e.get(_COMPLETIONS[EventType(e["EventType"])]) == task_id
-            and _COMPLETIONS[EventType(e["EventType"])] == key
-            for e in everything
-        ):
+        if task_id in index.completed[key]:
             self.log.append(f"dropped duplicate {EventType(event['EventType']).name} for task id {task_id}")
             return False
         return True
@@ -213,6 +238,7 @@ class _Episode:
         assert started is not None
         history, outgoing, notes = rewrite_for_rewind(self.history, self.item.instance_id, self.now, self.options)
         self.history = history
+        self._index = None
         self.replace = True
         self.outgoing.extend(outgoing)
         self.log.extend(notes)
