@@ -5,7 +5,9 @@ default, 1 with ``--quick``; the NORMAL column and the durabletask peer take at 
 slow rows W3, W5 300, W12, W13 at most 3 and W7 5000 one); the table shows medians. Headline: SQLite WAL with
 synchronous=FULL; NORMAL alongside. Peers, measured in the same invocation: the SDK floor
 (the stock azure-functions-durable replay of the same histories, no host) and
-durabletask-python's in-memory backend on the same workload.
+durabletask-python's in-memory backend on the same workload. Rows marked "(2 worker
+processes)" run the same workload with FUNCTIONS_WORKER_PROCESS_COUNT=2: the host keeps the
+store and dispatch, two spawned worker processes run the episodes and activities.
 """
 
 from __future__ import annotations
@@ -31,15 +33,24 @@ def plan(quick: bool, runs: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [
         {"row": "W1", "w": "W1", "kw": {"n": 100 if q else 1000}, "warm": {"n": 20}, "normal": True, "peer": True},
         {
-            "row": "W1 (2 processes)",
+            "row": "W1 (2 worker processes)",
             "w": "W1",
             "kw": {"n": 100 if q else 1000},
             "warm": {"n": 20},
-            "workers": 2,
-            "variant": True,
+            "wp": 2,
+            "normal": True,
+            "peer_of": "W1",
         },
         {"row": "W2", "w": "W2", "kw": {"n": 10 if q else 50}, "warm": {"n": 2}, "normal": True, "peer": True},
         {"row": "W3", "w": "W3", "kw": {"n": 30 if q else 500}, "warm": {"n": 10}, "runs": r3},
+        {
+            "row": "W3 (2 worker processes)",
+            "w": "W3",
+            "kw": {"n": 30 if q else 500},
+            "warm": {"n": 10},
+            "runs": r3,
+            "wp": 2,
+        },
         {"row": "W4", "w": "W4", "kw": {"length": 20 if q else 100}, "warm": {"length": 5}},
     ]
     for length in [10, 50] if q else [10, 100, 300]:
@@ -62,6 +73,17 @@ def plan(quick: bool, runs: int) -> list[dict[str, Any]]:
             "peer": True,
         }
     )
+    rows.append(
+        {
+            "row": "W6 (2 worker processes)",
+            "w": "W6",
+            "kw": {"width": 100 if q else 1000},
+            "warm": {"width": 20},
+            "wp": 2,
+            "normal": True,
+            "peer_of": "W6",
+        }
+    )
     for width in [10, 100] if q else [10, 100, 1000, 5000]:
         rows.append(
             {
@@ -72,6 +94,16 @@ def plan(quick: bool, runs: int) -> list[dict[str, Any]]:
                 "runs": runs if width <= 1000 else 1,
             }
         )
+    rows.append(
+        {
+            "row": f"W7 width {100 if q else 5000} (2 worker processes)",
+            "w": "W7",
+            "kw": {"width": 100 if q else 5000},
+            "warm": None,
+            "runs": 1,
+            "wp": 2,
+        }
+    )
     rows += [
         {"row": "W8", "w": "W8", "kw": {"n": 300 if q else 3000}, "warm": {"n": 100}, "normal": True},
         {"row": "W9", "w": "W9", "kw": {"n": 50 if q else 200}, "warm": {"n": 10}, "peer": True},
@@ -191,12 +223,14 @@ def main() -> None:
     res: dict[str, dict[str, Any]] = {}
     for r in rows:
         t = time.perf_counter()
-        spec = {k: r[k] for k in ("w", "kw", "warm", "runs", "workers") if k in r}
+        spec = {k: r[k] for k in ("w", "kw", "warm", "runs", "wp") if k in r}
         got = {"full": run_spec(dict(spec, sync="FULL"))}
         if r.get("normal") and not a.no_normal:
             got["normal"] = run_spec(dict(spec, sync="NORMAL", runs=min(r["runs"], 3)))
         if r.get("peer"):
-            got["peer"] = run_spec(dict(spec, peer=True, warm=r["warm"], workers=1, runs=min(r["runs"], 3)))
+            got["peer"] = run_spec(dict(spec, peer=True, warm=r["warm"], wp=0, runs=min(r["runs"], 3)))
+        if r.get("peer_of") in res:  # a variant row: compare with the peer measured for its base row
+            got["peer"] = res[r["peer_of"]].get("peer")
         res[r["row"]] = got
         print(
             f"  {r['row']:<18} done in {time.perf_counter() - t:6.1f} s: "
@@ -266,8 +300,10 @@ def render(rows: list[dict[str, Any]], res: dict[str, dict[str, Any]], quick: bo
                 f"first sample after {r['kw']['idle']:.0f} s idle: {fmt(med(full, 'first'))} ms, "
                 f"max {fmt(med(full, 'max'))} ms"
             )
-        if r.get("workers", 1) > 1:
-            notes.append("variant: 2nd process on the same SQLite file (bench-side 2 ms poll, no cross-process wake)")
+        if r.get("wp"):
+            notes.append(
+                f"FUNCTIONS_WORKER_PROCESS_COUNT={r['wp']}: episodes and activities in {r['wp']} worker processes"
+            )
         fl_s = fmt(fl, f" {unit}") if fl is not None else "—"
         lines.append(
             f"| {key} | {fmt(v, ' ' + unit)} | {normal} | {fl_s} | {ratio_fl} | {pv_s} | {ratio_dt} "

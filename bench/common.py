@@ -45,7 +45,6 @@ class Cfg:
     synchronous: str = "FULL"
     quick: bool = False
     runs: int = 5
-    workers: int = 1  # host processes sharing the SQLite file
 
 
 @contextlib.asynccontextmanager
@@ -58,6 +57,7 @@ async def host(cfg: Cfg, app_dir: Path = APP_DIR, *, http: bool = False, store: 
             await h.start()
         else:
             h.dispatcher.start()
+            await h.dispatcher.ready()  # worker processes started, as after a host's start-up
         try:
             yield h
         finally:

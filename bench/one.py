@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -26,7 +27,9 @@ def main(spec: dict[str, Any]) -> list[dict[str, Any]]:
         if warm is not None:
             fn(**{**kw, **warm})
         return [fn(**kw) for _ in range(runs)]
-    cfg = Cfg(synchronous=spec.get("sync", "FULL"), workers=int(spec.get("workers", 1)))
+    if spec.get("wp"):  # the host reads it when it starts, as from local.settings.json
+        os.environ["FUNCTIONS_WORKER_PROCESS_COUNT"] = str(spec["wp"])
+    cfg = Cfg(synchronous=spec.get("sync", "FULL"))
     func = getattr(workloads, spec["w"].lower())
 
     async def go() -> list[dict[str, Any]]:

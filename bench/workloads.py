@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import resource
 import tempfile
@@ -32,7 +31,7 @@ def _floor_rate(name: str, h: Any, ids: list[str], units: float = 1.0) -> float:
 
 async def w1(cfg: Cfg, n: int = 1000, length: int = 5) -> dict[str, Any]:
     """n orchestrations of `length` sequential echo activities, started together: orch/s."""
-    async with host(cfg) as h, extra_workers(h, cfg):
+    async with host(cfg) as h:
         ids = [start(h, "chain", str(length)) for _ in range(n)]
         await wait_done(h, n)
         recs = records(h, ids)
@@ -288,36 +287,6 @@ async def w13(cfg: Cfg, n: int = 200) -> dict[str, Any]:
                 await asyncio.sleep(1.0)
             recs = records(h, ids)
     return {"value": throughput(recs)}
-
-
-@contextlib.asynccontextmanager
-async def extra_workers(h: Any, cfg: Cfg) -> Any:
-    """cfg.workers - 1 more host processes on the same SQLite file (see bench/worker.py)."""
-    import subprocess
-    import sys
-
-    procs = []
-    try:
-        for _ in range(cfg.workers - 1):
-            p = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bench.worker",
-                str(h.config.data_dir),
-                cfg.synchronous,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                cwd=str(REPO),
-            )
-            assert p.stdout is not None
-            await p.stdout.readline()
-            procs.append(p)
-        yield
-    finally:
-        for p in procs:
-            assert p.stdin is not None
-            p.stdin.close()
-            await p.wait()
 
 
 class Unavailable(Exception):

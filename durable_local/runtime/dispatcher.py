@@ -133,12 +133,16 @@ class Dispatcher:
                 freed = recover(owner_is_dead)
                 if freed:
                     log.info("released %d lease(s) held by crashed hosts", freed)
-        if self.workers is not None:
-            self._spawn(self.workers.warm_up())
         self._loops = [
             asyncio.create_task(self._orchestration_loop(), name="orchestrations"),
             asyncio.create_task(self._activity_loop(), name="activities"),
         ]
+
+    async def ready(self) -> None:
+        """Wait until the worker processes (if any) have started and imported the app, as the
+        Functions host waits for its language workers before it reports itself running."""
+        if self.workers is not None:
+            await self.workers.warm_up()
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming, let in-flight work finish (up to ``grace`` s), then cancel."""

@@ -97,6 +97,7 @@ class Host:
         site = web.TCPSite(self._runner, self.config.host, self.port, reuse_address=True)
         await site.start()
         self.dispatcher.start()
+        await self.dispatcher.ready()
         log.info("durable_local host listening on %s (store=%s)", self.base_url, self.config.store)
 
     async def stop(self) -> None:
