@@ -29,6 +29,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from durable_local.app_loader import AppLoadError
 from durable_local.engine.episode import EpisodeResult
 from durable_local.store.base import OrchestrationWorkItem
 
@@ -46,16 +47,17 @@ class WorkerError(Exception):
 def process_count(environ: dict[str, str] | os._Environ[str] | None = None) -> int:
     """How many worker processes the setting asks for; 0 = run user code in the host process.
 
-    A value that is not a whole number from 1 to 10 is an error, as it is for the host."""
+    A value that is not a whole number from 1 to 10 stops start-up (AppLoadError: the CLI
+    prints it as one line), as it does for the Functions host."""
     raw = (environ if environ is not None else os.environ).get(SETTING, "").strip()
     if not raw:
         return 0
     try:
         count = int(raw)
     except ValueError:
-        raise ValueError(f"{SETTING} must be a whole number from 1 to {MAX_PROCESSES}, not {raw!r}") from None
+        raise AppLoadError(f"{SETTING} must be a whole number from 1 to {MAX_PROCESSES}, not {raw!r}") from None
     if not 1 <= count <= MAX_PROCESSES:
-        raise ValueError(f"{SETTING} must be a whole number from 1 to {MAX_PROCESSES}, not {count}")
+        raise AppLoadError(f"{SETTING} must be a whole number from 1 to {MAX_PROCESSES}, not {count}")
     return count
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from durable_local.app_loader import AppLoadError
 from durable_local.runtime.workers import SETTING, process_count
 from durable_local.testing import HostHarness, running_host
 
@@ -139,7 +140,7 @@ async def test_a_dead_worker_process_costs_a_retry_not_the_work(host: HostHarnes
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("", 0), ("1", 1), (" 4 ", 4), ("10", 10), ("0", ValueError), ("11", ValueError), ("two", ValueError)],
+    [("", 0), ("1", 1), (" 4 ", 4), ("10", 10), ("0", AppLoadError), ("11", AppLoadError), ("two", AppLoadError)],
 )
 def test_process_count_setting(raw: str, expected: int | type[Exception]) -> None:
     env = {SETTING: raw}
