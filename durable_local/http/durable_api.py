@@ -336,10 +336,28 @@ ROUTER = Router(
 )
 
 
+_RESOLVED: dict[tuple[str, str], tuple[Route, dict[str, str]] | None] = {}
+_MAX_RESOLVED = 1024  # paths with instance ids are one-offs: keep the cache bounded
+
+
+def _resolve(rest: str, method: str) -> tuple[Route, dict[str, str]] | None:
+    """``ROUTER.resolve`` memoized per (path, method): repeated paths such as
+    ``orchestrators/{name}`` (every start with a generated id) skip the template regexes."""
+    key = (rest, method)
+    try:
+        found = _RESOLVED[key]
+    except KeyError:
+        found = ROUTER.resolve(rest, method)
+        if len(_RESOLVED) >= _MAX_RESOLVED:
+            _RESOLVED.clear()
+        _RESOLVED[key] = found
+    return None if found is None else (found[0], dict(found[1]))
+
+
 async def handle(request: web.Request, ctx: HostContext, rest: str) -> web.StreamResponse:
     """Dispatch ``rest`` (the raw path below the base) to a handler; map OperationError to
     its status. Unexpected exceptions are logged and answered with a generic 500."""
-    found = ROUTER.resolve(rest, request.method)
+    found = _resolve(rest, request.method)
     if found is None:
         return json_response(None, 404)
     route, values = found

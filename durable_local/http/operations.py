@@ -9,8 +9,8 @@ them in a worker thread (``ctx.notify`` is thread-safe).
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -121,9 +121,13 @@ def validate_entity(ctx: HostContext, name: str, key: str) -> str:
     return msgs.entity_instance_id(name, key)
 
 
+_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_V4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_instance_id() -> str:
-    """``Guid.NewGuid().ToString("N")``."""
-    return uuid.uuid4().hex
+    """``Guid.NewGuid().ToString("N")``: ``uuid.uuid4().hex`` without the UUID object."""
+    return f"{(int.from_bytes(os.urandom(16), 'big') & _V4_CLEAR) | _V4_SET:032x}"
 
 
 def _orchestration(ctx: HostContext, instance_id: str) -> InstanceRecord | None:

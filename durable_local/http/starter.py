@@ -1,20 +1,21 @@
-"""Durable starts from the HTTP API: store commits on a few dedicated threads.
+"""Durable starts from the HTTP API: store commits on dedicated threads, in batches.
 
 ``POST orchestrators/{name}`` validates and builds the rows on the event loop
-(:func:`operations.prepare_start`), then hands them to the app's :class:`StartWriter`, whose
-threads call ``store.create_instance`` (one durable transaction each). Concurrent starts run
-on concurrent threads, so the SQLite store's group commit covers many of them with one fsync,
-and they never wait behind other blocking calls in the loop's default executor (a handful of
-threads). Completions coming back together are delivered to the loop in one wake-up, with
-one ``ctx.notify()`` for the whole burst.
+(:func:`operations.prepare_start`), then hands them to the app's :class:`StartWriter`. Its
+threads take every start queued meanwhile and, if the store has ``batch()`` (SQLite), create
+them in one transaction with one fsync (each create a savepoint: a 409 undoes only itself);
+other stores get one ``create_instance`` per thread, concurrently. Either way starts never
+wait behind other blocking calls in the loop's default executor (a handful of threads), and
+the completions of a batch reach the loop in one wake-up, with one ``ctx.notify()``.
 
-A start's future resolves only after ``create_instance`` returned, i.e. after the commit is
-durable: the 202 is never sent for a start that could be lost.
+A start's future resolves only after its transaction committed and was synced: the 202 is
+never sent for a start that could be lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from typing import Any
@@ -26,19 +27,25 @@ from durable_local.store.base import InstanceRecord, Message
 
 from . import operations as ops
 
-# Up to one thread per concurrent start (W8 drives 30 connections): each blocks in the store
-# (its lock, the group-commit fsync) with the GIL released, so idle ones cost nothing.
+# Threads: each blocks in the store (its lock, the fsync) with the GIL released, so idle
+# ones cost nothing. A store with batch() (SQLite) takes all queued starts in one
+# transaction per thread, so few threads suffice; other stores (Azure: one round trip per
+# create) get one thread per concurrent start (W8 drives 30 connections).
 MAX_THREADS = 32
+MAX_BATCH = 64  # starts per store.batch(): bounds how long one batch holds the store
 
 _Item = tuple["asyncio.Future[None]", InstanceRecord, Message]
 
 
 class StartWriter:
-    """Commits starts on up to ``max_threads`` threads, created on demand."""
+    """Commits starts on up to ``max_threads`` threads, created on demand, up to MAX_BATCH
+    per store transaction."""
 
-    def __init__(self, ctx: HostContext, max_threads: int = MAX_THREADS) -> None:
+    def __init__(self, ctx: HostContext, max_threads: int | None = None) -> None:
         self._ctx = ctx
-        self._max = max(1, max_threads)
+        self._max = max(1, MAX_THREADS if max_threads is None else max_threads)
+        self._batch = getattr(ctx.store, "batch", None)
+        self._max_batch = MAX_BATCH if self._batch is not None else 1
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._mutex = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -74,22 +81,48 @@ class StartWriter:
             with self._mutex:
                 self._idle += 1
             item = self._queue.get()
+            items: list[_Item] = []
+            stop = item is None
+            if item is not None:
+                items.append(item)
+                while len(items) < self._max_batch:  # everything queued meanwhile goes along
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:  # this thread's stop sentinel: finish the batch first
+                        stop = True
+                        break
+                    items.append(item)
             with self._mutex:
                 self._idle -= 1
-                self._pending -= 1
-            if item is None:
+                self._pending -= len(items)
+            if items:
+                results = self._apply(items)
+                with self._mutex:
+                    first = not self._done
+                    self._done.extend(results)
+                if first:
+                    self._wake()
+            if stop:
                 return
-            fut, record, start = item
-            error: BaseException | None = None
-            try:
-                ops.commit_start(self._ctx, record, start)
-            except BaseException as exc:  # delivered to the awaiting handler
-                error = exc
-            with self._mutex:
-                first = not self._done
-                self._done.append((fut, error))
-            if first:
-                self._wake()
+
+    def _apply(self, items: list[_Item]) -> list[tuple[asyncio.Future[None], BaseException | None]]:
+        """Commit ``items``: several in one ``store.batch()`` (one transaction, one fsync; each
+        create a savepoint, so a 409 undoes only itself) if the store has one."""
+        errors: list[BaseException | None] = []
+        batch = self._batch if len(items) > 1 else None
+        try:
+            with batch() if batch is not None else contextlib.nullcontext():
+                for _fut, record, start in items:
+                    try:
+                        ops.commit_start(self._ctx, record, start)
+                        errors.append(None)
+                    except Exception as exc:  # this start failed alone (Conflict, ...)
+                        errors.append(exc)
+        except BaseException as exc:  # the batch's COMMIT (or fsync) failed: none is durable
+            errors = [exc] * len(items)
+        return [(fut, error) for (fut, _r, _s), error in zip(items, errors, strict=True)]
 
     def _wake(self) -> None:
         loop = self._loop
@@ -133,7 +166,7 @@ class StartWriter:
 START_WRITER = web.AppKey("durable_local.start_writer", StartWriter)
 
 
-def install(app: web.Application, ctx: HostContext, max_threads: int = MAX_THREADS) -> StartWriter:
+def install(app: web.Application, ctx: HostContext, max_threads: int | None = None) -> StartWriter:
     """Attach a StartWriter to ``app`` (closed on app cleanup)."""
     writer = StartWriter(ctx, max_threads)
     app[START_WRITER] = writer

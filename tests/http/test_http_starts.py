@@ -112,3 +112,90 @@ async def test_writer_commits_on_its_threads_and_close_stops_them() -> None:
     rec, msg = ops.prepare_start(ctx, "hello_orchestrator", "late", None)
     await writer.commit(rec, msg)
     assert ctx.store.get_instance("late") is not None
+
+
+def _gate_first_create(ctx: Any) -> threading.Event:
+    """Hold the writer's first create until the test opens the gate (so the rest queue up)."""
+    gate = threading.Event()
+    real = ctx.store.create_instance
+    calls = {"n": 0}
+
+    def create(record: Any, start: Any, **kw: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            gate.wait(10)
+        real(record, start, **kw)
+
+    ctx.store.create_instance = create
+    return gate
+
+
+async def _queued(writer: starter.StartWriter, n: int) -> None:
+    for _ in range(500):
+        if writer._queue.qsize() >= n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the starts did not queue up")
+
+
+async def test_writer_batches_queued_starts_in_one_sqlite_transaction(tmp_path: Any) -> None:
+    from durable_local.store.sqlite import SqliteStore
+    from tests.http.conftest import make_ctx
+
+    ctx = make_ctx()
+    store = SqliteStore(tmp_path / "s.db")
+    ctx.store = store
+    ctx.notify = lambda: None
+    gate = _gate_first_create(ctx)
+    batches: list[int] = []
+    real_batch = store.batch
+
+    def batch() -> Any:
+        batches.append(1)
+        return real_batch()
+
+    store.batch = batch  # type: ignore[method-assign]
+    writer = starter.StartWriter(ctx, max_threads=1)
+    assert writer._max_batch == starter.MAX_BATCH
+    rows = [ops.prepare_start(ctx, "hello_orchestrator", f"b-{i}", None) for i in range(10)]
+    rows.append(ops.prepare_start(ctx, "hello_orchestrator", "b-3", None))  # a duplicate inside the batch
+    task = asyncio.gather(*(writer.commit(rec, msg) for rec, msg in rows), return_exceptions=True)
+    await _queued(writer, 10)
+    gate.set()
+    results = await task
+    assert results[:10] == [None] * 10
+    assert isinstance(results[10], ops.Conflict)  # only the duplicate fails; the others stand
+    assert batches == [1]  # b-0 alone (gated), then the 10 queued ones in one transaction
+    assert all(store.get_instance(f"b-{i}").runtime_status == "Pending" for i in range(10))
+    assert len(store.list_messages("b-3")) == 1
+    await writer.close()
+    store.close()
+
+
+async def test_a_failed_batch_commit_fails_every_start_in_it(tmp_path: Any) -> None:
+    import contextlib
+
+    from durable_local.store.sqlite import SqliteStore
+    from tests.http.conftest import make_ctx
+
+    ctx = make_ctx()
+    ctx.store = SqliteStore(tmp_path / "s.db")
+    ctx.notify = lambda: None
+    gate = _gate_first_create(ctx)
+
+    @contextlib.contextmanager
+    def failing_batch() -> Any:
+        yield
+        raise OSError("fsync failed")
+
+    writer = starter.StartWriter(ctx, max_threads=1)
+    writer._batch = failing_batch
+    rows = [ops.prepare_start(ctx, "hello_orchestrator", f"f-{i}", None) for i in range(5)]
+    task = asyncio.gather(*(writer.commit(rec, msg) for rec, msg in rows), return_exceptions=True)
+    await _queued(writer, 4)
+    gate.set()
+    results = await task
+    assert results[0] is None  # committed on its own
+    assert all(isinstance(r, OSError) for r in results[1:])  # the batch's error reaches each of its starts
+    await writer.close()
+    ctx.store.close()
