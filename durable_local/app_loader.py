@@ -264,8 +264,8 @@ def _forget_app_modules(app_dir: Path, module_name: str) -> None:
     sys.modules.pop(module_name, None)
     for name, mod in list(sys.modules.items()):
         path = getattr(mod, "__file__", None)
-        if not path or name.split(".")[0] in keep:
-            continue
+        if not path or name.split(".")[0] in keep or name in ("__main__", "__mp_main__"):
+            continue  # (the running program: a worker process's main module is its parent's)
         resolved = Path(path).resolve()
         if resolved.is_relative_to(app_dir) and ".venv" not in resolved.relative_to(app_dir).parts:
             del sys.modules[name]

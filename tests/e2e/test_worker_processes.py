@@ -8,6 +8,7 @@ process costs a retry, not the work.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import textwrap
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from durable_local.testing import HostHarness, running_host
 WEBHOOK = "/runtime/webhooks/durabletask"
 
 APP = """
+import asyncio
 import os
 from pathlib import Path
 
@@ -149,3 +151,32 @@ def test_process_count_setting(raw: str, expected: int | type[Exception]) -> Non
     else:
         with pytest.raises(expected, match=SETTING):
             process_count(env)
+
+
+async def test_the_cli_serves_this_repo_with_worker_processes(tmp_path: Path) -> None:
+    """`python -m durable_local start` on this repo's app (whose folder also holds the running
+    program, durable_local/__main__.py) with FUNCTIONS_WORKER_PROCESS_COUNT=2: an order
+    placed over HTTP completes, the log shows no traceback."""
+    import aiohttp
+
+    from tests.chaos.kit import HostProcess, request, set_stock, start_order
+    from tests.e2e.conftest import make_order
+
+    host = HostProcess(tmp_path, name="workers")
+    host.env[SETTING] = "2"
+    host.start(wait=60)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s:
+            await set_stock(s, host.base_url, "SKU-W", 5)
+            assert await start_order(s, host.base_url, make_order("wp-1", [("SKU-W", 2, 700)])) == 202
+            for _ in range(600):
+                code, body = await request(s, "GET", f"{host.base_url}{WEBHOOK}/instances/wp-1")
+                if code == 200 and body["runtimeStatus"] in ("Completed", "Failed", "Terminated"):
+                    break
+                await asyncio.sleep(0.1)
+            assert body["runtimeStatus"] == "Completed", body
+            code, stock = await request(s, "GET", f"{host.base_url}/api/inventory/SKU-W")
+            assert (code, stock["quantity"], stock["reserved"]) == (200, 3, 0)
+    finally:
+        host.stop()
+    assert "Traceback" not in host.log_text()
