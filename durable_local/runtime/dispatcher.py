@@ -283,15 +283,18 @@ class Dispatcher:
         after_episode(item, result, seconds)  # parity warnings, trace links, spans
         for line in result.log:
             log.info("%s: %s", item.instance_id, line)
+        self._store_result(item, result, result.consumed)
+        return any(m.queue == ACTIVITY_QUEUE for m in result.outgoing)  # new activity work?
+
+    def _store_result(self, item: OrchestrationWorkItem, result: EpisodeResult, consumed: list[int]) -> None:
         self.ctx.store.commit_orchestration(
             item,
             instance=result.instance,
             new_history=result.new_history,
             replace_history=result.replace_history,
             outgoing=result.outgoing,
-            consumed=result.consumed,
+            consumed=consumed,
         )
-        return any(m.queue == ACTIVITY_QUEUE for m in result.outgoing)  # new activity work?
 
     def _park(self, item: OrchestrationWorkItem, exc: BaseException, attempts: int) -> None:
         """Terminate the instance instead of retrying a poison message forever (R14)."""
@@ -300,14 +303,7 @@ class Dispatcher:
         term = terminate_message(item.instance_id, reason[:2000], now)
         term.id = -1
         result = run_orchestration_episode(replace(item, messages=[term]), now, self.options)
-        self.ctx.store.commit_orchestration(
-            item,
-            instance=result.instance,
-            new_history=result.new_history,
-            replace_history=result.replace_history,
-            outgoing=result.outgoing,
-            consumed=[m.id for m in item.messages if m.id is not None],
-        )
+        self._store_result(item, result, [m.id for m in item.messages if m.id is not None])
         log.error("%s: parked after %d failed episodes (terminated: %s)", item.instance_id, attempts, reason[:300])
 
     async def _episode(self, item: OrchestrationWorkItem) -> None:
@@ -374,16 +370,14 @@ class Dispatcher:
                 result = activity_failed_message(msg, exc, self.ctx.clock.now())
             await self._writes.write(lambda: self.ctx.store.complete_activity(msg, result))
             self._orch_wake.set()  # the result is an orchestrator message
-        except WorkerError as exc:
-            log.error("activity %s for %s: %s; it will be retried", name, msg.target, exc)
+        except Exception as exc:
+            if isinstance(exc, WorkerError):  # the worker process died: say so in one line
+                log.error("activity %s for %s: %s; it will be retried", name, msg.target, exc)
+            else:
+                log.exception("activity %s for %s could not be completed; it will be retried", name, msg.target)
             with contextlib.suppress(Exception):
                 await self.run_sync(lambda: self.ctx.store.abandon_activity(msg, 1.0))
             self._act_wake.set()  # the loop must re-read when the retry becomes visible
-        except Exception:
-            log.exception("activity %s for %s could not be completed; it will be retried", name, msg.target)
-            with contextlib.suppress(Exception):
-                await self.run_sync(lambda: self.ctx.store.abandon_activity(msg, 1.0))
-            self._act_wake.set()
         finally:
             self._act_running -= 1
             if self._act_running == 0:
