@@ -59,7 +59,7 @@ def open_store(kind: str, data_dir: Path, **opts: Any) -> Store:
         filename = opts.pop("filename", DEFAULT_SQLITE_FILE)
         return SqliteStore(Path(data_dir) / filename, **opts)
     if kind == "azure":
-        from .azure import AzureStore  # type: ignore[import-not-found]  # arrives with the Azure backend
+        from .azure import AzureStore
 
-        return AzureStore(data_dir=data_dir, **opts)  # type: ignore[no-any-return]
+        return AzureStore(data_dir=data_dir, **opts)
     raise ValueError(f"unknown store kind {kind!r} (expected memory, sqlite or azure)")
