@@ -15,7 +15,6 @@ Sampled sizes run in ``make test``; the catalogue's sizes (500 orders on memory 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
@@ -31,7 +30,7 @@ from durable_local.store.base import TERMINAL_STATES, Store
 from durable_local.testing import HostHarness, running_host
 from durable_local.testing.ambiguous import AmbiguousStore
 from durable_local.testing.faults import assert_clean
-from tests.chaos.kit import REPO, order_mix, set_stock
+from tests.chaos.kit import REPO, host_idle, order_mix, set_stock
 
 MAX_WAIT_CYCLES = 3
 SKUS = ["SKU-R3A", "SKU-R3B", "SKU-R3C"]
@@ -71,18 +70,6 @@ def real_store(backend: str, data_dir: Path, clock: VirtualClock) -> Store:
     return open_store(backend, data_dir, clock=clock.now)
 
 
-async def host_idle(h: HostHarness, store: AmbiguousStore, timeout: float = 5.0) -> None:
-    """Wait (bounded) until the host has nothing in flight and both loops found no work."""
-    d = h.host.dispatcher
-    empty = store.empty_claims.copy()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        quiet = not d._inflight and not d._deferred and d._act_running == 0
-        if quiet and all(store.empty_claims[k] > empty[k] for k in ("claim_orchestrations", "claim_activities")):
-            return
-        await asyncio.sleep(0.005)
-
-
 async def drive(h: HostHarness, store: AmbiguousStore, ids: list[str], timeout: float) -> dict[str, str]:
     """One claim cycle per turn: let the host go idle, then advance the virtual clock 1 s
     (due timers and back-offs become visible). Until every order is terminal."""
@@ -90,7 +77,7 @@ async def drive(h: HostHarness, store: AmbiguousStore, ids: list[str], timeout: 
     deadline = time.monotonic() + timeout
     statuses: dict[str, str] = {}
     while time.monotonic() < deadline:
-        await host_idle(h, store)
+        await host_idle(h, store.empty_claims)
         if store.cycle % 5 == 0:
             rows = {i: inner.get_instance(i) for i in ids}
             statuses = {i: (r.runtime_status if r else "Missing") for i, r in rows.items()}
