@@ -70,9 +70,9 @@ class _TaskIndex:
         for key, kinds in _SCHEDULED_KIND.items():
             if t in kinds:
                 self.scheduled[key].add(e["EventId"])
-        key = _COMPLETIONS.get(t)
-        if key is not None:
-            self.completed[key].add(e.get(key))
+        completion_key = _COMPLETIONS.get(t)
+        if completion_key is not None:
+            self.completed[completion_key].add(e.get(completion_key))
 
 
 def run_orchestration_episode(item: OrchestrationWorkItem, now: datetime, options: EngineOptions) -> EpisodeResult:
@@ -186,7 +186,7 @@ class _Episode:
 
     def _accept(self, m: Message) -> bool:
         p = m.payload
-        t = p.get("EventType")
+        t = p["EventType"]  # every message on the orchestrator queue is a history event
         started = self._started()
         if t == EventType.ExecutionStarted:
             self.log.append("dropped an extra ExecutionStarted in the same batch")
