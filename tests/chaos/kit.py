@@ -186,14 +186,19 @@ def order_mix(n: int, skus: list[str], rng: Any, prefix: str = "o") -> tuple[dic
 
 
 async def host_idle(h: Any, empty_claims: Any, timeout: float = 5.0) -> None:
-    """Wait (bounded) until an in-process host has nothing in flight and both dispatcher loops
-    found no work since the call. ``empty_claims`` counts the claims that came back empty, by
-    method name (AmbiguousStore and the R4 recorder keep one)."""
+    """Wait (bounded) until an in-process host is idle: nothing in flight, and a claim of each
+    kind made after that found no work (the loops are woken to make sure). ``empty_claims``
+    counts the claims that came back empty, by method name (AmbiguousStore and the R4
+    recorder keep one)."""
     d = h.host.dispatcher
-    before = dict(empty_claims)
+    mark: dict[str, int] | None = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        quiet = not d._inflight and not d._deferred and d._act_running == 0
-        if quiet and all(empty_claims[k] > before.get(k, 0) for k in ("claim_orchestrations", "claim_activities")):
+        if d._inflight or d._deferred or d._act_running:
+            mark = None
+        elif mark is None:
+            mark = dict(empty_claims)
+            d.notify()
+        elif all(empty_claims[k] > mark.get(k, 0) for k in ("claim_orchestrations", "claim_activities")):
             return
         await asyncio.sleep(0.005)
