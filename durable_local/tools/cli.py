@@ -85,7 +85,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _replay_loaded(args: argparse.Namespace, app: Any) -> int:
-    from durable_local.runtime.dispatcher import engine_options
+    from durable_local.runtime.engine_options import engine_options
 
     from .history_file import all_orchestration_ids, export_instance, read_history_file
     from .replay import Replayer
