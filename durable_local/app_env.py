@@ -126,9 +126,10 @@ def _module_paths(module: ModuleType) -> list[Path]:
     file = getattr(module, "__file__", None)
     if file:
         return [Path(file).resolve()]
-    with contextlib.suppress(TypeError):
-        return [Path(p).resolve() for p in getattr(module, "__path__", [])]  # namespace package
-    return []
+    try:  # a namespace package: its path is recomputed from its parent's, which may be gone
+        return [Path(p).resolve() for p in getattr(module, "__path__", [])]
+    except (TypeError, KeyError, AttributeError):
+        return []
 
 
 def _belongs_to(module: ModuleType, app_dir: Path) -> bool:
