@@ -68,7 +68,8 @@ def engine_options(registry: Registry, default_version: str = "") -> EngineOptio
     return EngineOptions(
         resolve_orchestrator=resolve_orchestrator,
         resolve_entity=resolve_entity,
-        activity_exists=registry.activity_exists,
+        activity_exists=registry.activity_exists,  # disabled ones too: their calls fail as tasks
+        entity_exists=registry.entity_exists,
         known_names=known_names,
         default_version=default_version,
     )
@@ -357,8 +358,8 @@ class Dispatcher:
                     result_text = text
                 else:
                     info = self.ctx.app.registry.activity(name)
-                    if info is None:
-                        raise LookupError(f"The function '{name}' doesn't exist, is disabled, or is not an activity")
+                    if info is None:  # disabled: the orchestration sees a failed task, as in the extension
+                        raise _ReportedFailure(self.options.missing_function_message("activity", name), "")
                     result_text = await invoke.call_activity(info, payload.get("input"), self.run_sync)
                 result = activity_completed_message(msg, result_text, self.ctx.clock.now())
             except WorkerError:
