@@ -120,7 +120,7 @@ def client_binding_json(ctx: HostContext, request: web.Request, binding: dict[st
     return json.dumps(data)
 
 
-def _accepts_context(fi: FunctionInfo) -> bool:
+def accepts_context(fi: FunctionInfo) -> bool:
     try:
         params = inspect.signature(fi.user_function).parameters
     except (TypeError, ValueError):
@@ -158,7 +158,7 @@ def build_kwargs(
                 btype,
             )
             kwargs[name] = None
-    if "context" not in kwargs and _accepts_context(fi):
+    if "context" not in kwargs and accepts_context(fi):
         kwargs["context"] = FunctionContext(fi.function_name, str(getattr(ctx.app, "app_dir", "")))
     return kwargs
 
