@@ -84,6 +84,7 @@ class TimerListener:
         self.lock_name = f"timers/{fi.function_name}"
         self.fired = 0  # executions started by this listener (tests, logs)
         self.next_due: datetime | None = None  # the occurrence the listener waits for
+        self._attempted: datetime | None = None  # the last occurrence it fired or left to another host
         self._status: dict[str, Any] = {}  # without the monitor, status lives only here
         self._wake = asyncio.Event()
         self._stopping = False
@@ -149,11 +150,14 @@ class TimerListener:
                 await asyncio.sleep(1.0)
 
     async def _due_time(self) -> datetime:
-        """The next occurrence: the stored one if still ahead (another host may have set it),
-        else the schedule's next after now."""
+        """The next occurrence: the stored one (written after the last firing, by any host)
+        unless this listener already tried it, else the schedule's next one from now."""
         now = self.ctx.clock.now()
         stored = _parse((await self._read_status()).get("Next"))
-        return stored if stored is not None and stored > now else self._next(now)
+        tried = self._attempted
+        if stored is not None and (tried is None or stored > tried):
+            return stored
+        return self._next(now if tried is None else max(now, tried))
 
     async def _sleep_until(self, due: datetime) -> bool:
         """Wait until the clock reaches ``due``; False if stopping."""
@@ -169,6 +173,8 @@ class TimerListener:
     async def _fire(self, occurrence: datetime, *, past_due: bool) -> None:
         """Run the function for ``occurrence`` under the lock, unless another host did."""
         store = self.ctx.store
+        started = self.ctx.clock.now()  # the next occurrence counts from here, as on the host
+        self._attempted = occurrence
 
         def real_now() -> datetime:
             return datetime.now(timezone.utc)
@@ -194,7 +200,7 @@ class TimerListener:
                 log.debug("timer function failure", exc_info=True)
             now = self.ctx.clock.now()
             await self._write_status(
-                {"Last": _iso(occurrence), "Next": _iso(self._next(now)), "LastUpdated": _iso(now)}
+                {"Last": _iso(occurrence), "Next": _iso(self._next(started)), "LastUpdated": _iso(now)}
             )
         finally:
             renew.cancel()
