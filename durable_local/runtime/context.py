@@ -21,9 +21,8 @@ class HostContext:
     master_key: str | None = None
     system_key: str | None = None
     function_keys: dict[str, str] = field(default_factory=dict)
-    # where this host listens (http://127.0.0.1:7071), set once it does; durable client
-    # bindings of non-HTTP functions (timers, admin invoke) point here
-    base_url: str = ""
+    # the listening port once the HTTP server runs (durable client bindings outside HTTP calls)
+    port: int = 0
 
     @property
     def hub_name(self) -> str:

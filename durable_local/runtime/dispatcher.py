@@ -18,18 +18,20 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from durable_local.app_loader import HTTP_ACTIVITY, Registry
+from durable_local.app_loader import HTTP_ACTIVITY
+from durable_local.bindings.runner import client_env
 from durable_local.engine.entity import run_entity_batch
-from durable_local.engine.episode import EpisodeResult, run_orchestration_episode
+from durable_local.engine.episode import run_orchestration_episode
 from durable_local.engine.messages import (
     activity_completed_message,
     activity_failed_message,
     task_failed_message,
     terminate_message,
 )
-from durable_local.engine.options import EngineOptions
+from durable_local.engine.result import EpisodeResult
 from durable_local.runtime import invoke
 from durable_local.runtime.context import HostContext
+from durable_local.runtime.engine_options import engine_options
 from durable_local.runtime.owners import make_owner, owner_is_dead
 from durable_local.runtime.workers import WorkerError, WorkerProcesses
 from durable_local.runtime.writes import WriteBatcher
@@ -50,29 +52,6 @@ MAX_EPISODE_ATTEMPTS = 10
 # In-process, the longest an orchestration claim waits for running activities to finish first
 # (see Dispatcher._let_activities_run).
 MAX_FAN_IN_WAIT = 0.25
-
-
-def engine_options(registry: Registry, default_version: str = "") -> EngineOptions:
-    def resolve_orchestrator(name: str) -> Callable[[str], Any] | None:
-        info = registry.orchestrator(name)
-        return invoke.orchestrator_handle(info) if info else None
-
-    def resolve_entity(name: str) -> Callable[[str], Any] | None:
-        info = registry.entity(name)
-        return invoke.entity_handle(info) if info else None
-
-    def known_names(kind: str) -> list[str]:
-        table = {"activity": registry.activities, "orchestrator": registry.orchestrators, "entity": registry.entities}
-        return sorted(f.durable_name for f in table.get(kind, {}).values())
-
-    return EngineOptions(
-        resolve_orchestrator=resolve_orchestrator,
-        resolve_entity=resolve_entity,
-        activity_exists=registry.activity_exists,  # disabled ones too: their calls fail as tasks
-        entity_exists=registry.entity_exists,
-        known_names=known_names,
-        default_version=default_version,
-    )
 
 
 class Dispatcher:
@@ -351,7 +330,9 @@ class Dispatcher:
                     request = _http_request_from_input(payload.get("input"))
                     result_text: str | None = await invoke.call_http_activity(request)
                 elif self.workers is not None:
-                    status, text, details = await self.workers.activity(name, payload.get("input"))
+                    status, text, details = await self.workers.activity(
+                        name, payload.get("input"), client_env(self.ctx), msg.target
+                    )
                     if status != "ok":
                         assert text is not None
                         raise _ReportedFailure(text, details)
@@ -360,7 +341,9 @@ class Dispatcher:
                     info = self.ctx.app.registry.activity(name)
                     if info is None:  # disabled: the orchestration sees a failed task, as in the extension
                         raise _ReportedFailure(self.options.missing_function_message("activity", name), "")
-                    result_text = await invoke.call_activity(info, payload.get("input"), self.run_sync)
+                    result_text = await invoke.call_activity(
+                        info, payload.get("input"), self.run_sync, client_env(self.ctx), msg.target
+                    )
                 result = activity_completed_message(msg, result_text, self.ctx.clock.now())
             except WorkerError:
                 raise  # the worker process died: retry the activity (below), it did not fail

@@ -94,12 +94,12 @@ class Host:
 
         if self.port == 0:
             self.port = free_port(self.config.host)
+        self.ctx.port = self.port
         web_app = build_app(self.ctx, port_getter=lambda: self.port)
         self._runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.port, reuse_address=True)
         await site.start()
-        self.ctx.base_url = self.base_url
         self.dispatcher.start()
         await self.dispatcher.ready()
         await self.triggers.start()

@@ -65,7 +65,7 @@ def _open_store(args: argparse.Namespace, hub_name: str | None = None):  # type:
 
 def _replay(args: argparse.Namespace) -> int:
     from durable_local.app_loader import AppLoadError, load_app
-    from durable_local.runtime.dispatcher import engine_options
+    from durable_local.runtime.engine_options import engine_options
 
     from .history_file import all_orchestration_ids, export_instance, read_history_file
     from .replay import Replayer

@@ -27,10 +27,10 @@ from typing import Any
 from azure.functions.timer import TimerRequest
 
 from durable_local.app_loader import FunctionInfo
+from durable_local.bindings.runner import invoke_function
 from durable_local.runtime.context import HostContext
 from durable_local.runtime.owners import make_owner
 
-from .call import invoke_function
 from .manager import TriggerSetupError
 from .schedule import Schedule, ScheduleError, parse_schedule
 
