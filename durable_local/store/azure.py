@@ -101,6 +101,7 @@ class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
         clock: Callable[[], datetime] | None = None,
         poll_interval: float | None = 1.0,
         timeout: float = 5.0,
+        read_timeout: float = 30.0,
         delete_hub_on_close: bool = False,
     ) -> None:
         conn = connection_string or os.environ.get("AzureWebJobsStorage", "")  # noqa: SIM112 (the Functions name)
@@ -123,7 +124,9 @@ class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
         self._closed = False
         self._claims: dict[str, Claim] = {}  # by token
         self._leases: dict[str, Claim] = {}  # latest claim per instance id
-        timeouts = {"connection_timeout": timeout, "read_timeout": max(timeout, 30.0)}
+        # every storage call is bounded: ``timeout`` to connect, ``read_timeout`` for a reply
+        # (a stalled response fails the call; the SDK retries it, then the caller does)
+        timeouts = {"connection_timeout": timeout, "read_timeout": max(timeout, read_timeout)}
         loopback = is_loopback(endpoint_of(conn))
 
         def opts() -> dict[str, Any]:  # a transport (connection pool) per service client
