@@ -27,9 +27,10 @@ from typing import Any
 
 import pytest
 
+from durable_local.runtime import dispatcher as dispatcher_module
 from durable_local.runtime.clock import VirtualClock
 from durable_local.store import open_store
-from durable_local.store.base import Store
+from durable_local.store.base import Store, StoreError
 from durable_local.testing import running_host
 from durable_local.testing.ambiguous import AmbiguousStore
 from durable_local.testing.faults import history_lint
@@ -54,6 +55,10 @@ def proxied(conn: str, proxy: FaultyProxy) -> str:
 
 def endpoint_ports(conn: str) -> list[int]:
     return sorted({int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", conn)})
+
+
+def completed(row: Any) -> bool:
+    return row is not None and row.runtime_status == "Completed"
 
 
 def diagnose(store: Store, oid: str, caplog: pytest.LogCaptureFixture) -> str:
@@ -96,6 +101,9 @@ async def test_network_faults_between_host_and_azurite(
         counting = AmbiguousStore(inner, seed)
         return counting  # type: ignore[return-value]
 
+    # a receive whose reply is lost leaves its messages hidden for the lease (the queue's
+    # visibility timeout, as in DTFx): a short lease here, so they come back within the test
+    monkeypatch.setattr(dispatcher_module, "LEASE_SECONDS", 30.0)
     rng = random.Random(seed)
     orders = {f"net-{i:03d}": {"sku": rng.choice(SKUS), "units": rng.randint(1, 3), "amount": 100} for i in range(n)}
     caplog.set_level(logging.INFO, logger="durable_local")
@@ -117,9 +125,9 @@ async def test_network_faults_between_host_and_azurite(
             while time.monotonic() < faulty_until:
                 await host_idle(h, counting.empty_claims, timeout=2)
                 h.clock_advance(seconds=1)
-                done = [r for r in (store.get_instance(oid) for oid in orders) if r and r.runtime_status == "Completed"]
-                if len(done) >= n // 2:
-                    break
+                with contextlib.suppress(StoreError):  # the test's own reads go through the proxy too
+                    if sum(completed(store.get_instance(oid)) for oid in orders) >= n // 2:
+                        break
             faulty = proxy.requests
             proxy.heal()
             heal_at = time.monotonic()
@@ -151,7 +159,9 @@ async def test_network_faults_between_host_and_azurite(
     )
     again = {k: v for k, v in runs.items() if v > 1}
     unexplained = [k for k in again if retried_activities[k[1].rsplit(":", 1)[0]] == 0]
-    assert not unexplained, f"ran again without a failed completion: {unexplained[:5]}"
+    assert not unexplained, f"ran again without a failed completion: {unexplained[:5]}\n" + "\n".join(
+        r.getMessage()[:300] for r in records if unexplained[0][1].rsplit(":", 1)[0] in r.getMessage()
+    )
     expected = {(a, f"{oid}:{'charge' if a == 'Charge' else 'reserve'}") for oid in orders
                 for a in ("Reserve", "Charge", "Ship")}
     assert set(runs) == expected, "every step ran, and only those"
