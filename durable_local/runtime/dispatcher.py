@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from durable_local.app_loader import HTTP_ACTIVITY, Registry
+from durable_local.app_loader import HTTP_ACTIVITY, HostSettings, Registry
 from durable_local.engine.entity import run_entity_batch
 from durable_local.engine.episode import EpisodeResult, run_orchestration_episode
 from durable_local.engine.messages import (
@@ -28,6 +28,7 @@ from durable_local.engine.messages import (
     terminate_message,
 )
 from durable_local.engine.options import EngineOptions
+from durable_local.engine.session_guard import make_sessions
 from durable_local.runtime import invoke
 from durable_local.runtime.context import HostContext
 from durable_local.runtime.owners import make_owner, owner_is_dead
@@ -52,7 +53,10 @@ MAX_EPISODE_ATTEMPTS = 10
 MAX_FAN_IN_WAIT = 0.25
 
 
-def engine_options(registry: Registry, default_version: str = "") -> EngineOptions:
+def engine_options(registry: Registry, settings: HostSettings | None = None) -> EngineOptions:
+    """Lookups into the app and its host.json settings (with the extended-session cache they
+    ask for: every process that runs episodes has its own)."""
+    settings = settings or HostSettings()
     def resolve_orchestrator(name: str) -> Callable[[str], Any] | None:
         info = registry.orchestrator(name)
         return invoke.orchestrator_handle(info) if info else None
@@ -70,7 +74,13 @@ def engine_options(registry: Registry, default_version: str = "") -> EngineOptio
         resolve_entity=resolve_entity,
         activity_exists=registry.activity_exists,
         known_names=known_names,
-        default_version=default_version,
+        default_version=settings.default_version,
+        sessions=make_sessions(
+            settings.extended_sessions,
+            settings.session_idle_timeout,
+            settings.sessions_max_count,
+            settings.sessions_max_bytes,
+        ),
     )
 
 
@@ -86,7 +96,7 @@ class Dispatcher:
         settings = ctx.app.settings
         self.max_orchestrations = max(1, settings.max_concurrent_orchestrations)
         self.max_activities = max(1, settings.max_concurrent_activities)
-        self.options = engine_options(ctx.app.registry, settings.default_version)
+        self.options = engine_options(ctx.app.registry, settings)
         self._pool = ThreadPoolExecutor(
             max_workers=self.max_orchestrations + self.max_activities, thread_name_prefix="durable"
         )

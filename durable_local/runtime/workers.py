@@ -18,6 +18,7 @@ the worker exactly as the in-process path formats them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import threading
@@ -172,7 +173,7 @@ def _init_worker(app_dir: str, default_version: str, log_level: int) -> None:
     global _threads
     app = load_app(app_dir)
     _registry = app.registry
-    _options = engine_options(app.registry, default_version)
+    _options = engine_options(app.registry, dataclasses.replace(app.settings, default_version=default_version))
     # PYTHON_THREADPOOL_THREAD_COUNT is the Python worker's own setting for this pool
     threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or app.settings.max_concurrent_activities)
     _threads = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="worker-activity")

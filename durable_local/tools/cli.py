@@ -64,6 +64,8 @@ def _open_store(args: argparse.Namespace, hub_name: str | None = None):  # type:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from durable_local.app_loader import AppLoadError, load_app
     from durable_local.runtime.dispatcher import engine_options
 
@@ -89,7 +91,8 @@ def _replay(args: argparse.Namespace) -> int:
             docs += [export_instance(store, i) for i in dict.fromkeys(ids)]
         finally:
             store.close()
-    replayer = Replayer(engine_options(app.registry, app.settings.default_version))
+    # no extended sessions: the replayer checks every history from the start
+    replayer = Replayer(engine_options(app.registry, dataclasses.replace(app.settings, extended_sessions=False)))
     failed = 0
     for doc in docs:
         report = replayer.replay(doc, locate=not args.no_locate)
