@@ -24,10 +24,10 @@ from typing import Any
 from durable_local.store.base import InstanceRecord, Message, OrchestrationWorkItem
 
 from . import events as ev
-from .episode import EpisodeResult
 from .events import EventType
 from .messages import ENTITY_REQUEST_EVENT, dumps_compact, entity_instance_id, split_entity_id, to_orchestrator
 from .options import EngineError, EngineOptions
+from .result import EpisodeResult
 
 DEDUP_WINDOW = 200
 _DEDUP_KEY = "processedRequests"

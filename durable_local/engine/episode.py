@@ -21,7 +21,7 @@ Choices documented for the runtime:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,8 @@ from .events import EventType
 from .messages import EXECUTION_ID_KEY, strip_private
 from .options import EngineOptions
 from .outcome import Outcome
+from .result import EpisodeResult
+from .rewind import rewrite_for_rewind
 
 _COMPLETIONS = {
     EventType.TaskCompleted: "TaskScheduledId",
@@ -45,22 +47,6 @@ _SCHEDULED_KIND = {
     "TimerId": (EventType.TimerCreated,),
 }
 _OVER = TERMINAL_STATES | {"ContinuedAsNew"}
-
-
-@dataclass
-class EpisodeResult:
-    """What the runtime commits with ``Store.commit_orchestration``.
-
-    ``instance`` is None only when no instance exists and nothing created one (all messages
-    dropped); the runtime then just deletes ``consumed``.
-    """
-
-    instance: InstanceRecord | None
-    new_history: list[dict[str, Any]] = field(default_factory=list)
-    replace_history: bool = False
-    outgoing: list[Message] = field(default_factory=list)
-    consumed: list[int] = field(default_factory=list)
-    log: list[str] = field(default_factory=list)
 
 
 class _TaskIndex:
@@ -84,9 +70,9 @@ class _TaskIndex:
         for key, kinds in _SCHEDULED_KIND.items():
             if t in kinds:
                 self.scheduled[key].add(e["EventId"])
-        key = _COMPLETIONS.get(t)
-        if key is not None:
-            self.completed[key].add(e.get(key))
+        completion_key = _COMPLETIONS.get(t)
+        if completion_key is not None:
+            self.completed[completion_key].add(e.get(completion_key))
 
 
 def run_orchestration_episode(item: OrchestrationWorkItem, now: datetime, options: EngineOptions) -> EpisodeResult:
@@ -182,7 +168,7 @@ class _Episode:
 
     def _accept(self, m: Message) -> bool:
         p = m.payload
-        t = p.get("EventType")
+        t = p["EventType"]  # every message on the orchestrator queue is a history event
         started = self._started()
         if t == EventType.ExecutionStarted:
             self.log.append("dropped an extra ExecutionStarted in the same batch")
@@ -232,8 +218,6 @@ class _Episode:
         return current_started(self.history) or current_started(self.new_events)
 
     def _rewind(self, event: dict[str, Any]) -> None:
-        from .rewind import rewrite_for_rewind  # local: rewind imports this module's helpers
-
         started = self._started()
         assert started is not None
         history, outgoing, notes = rewrite_for_rewind(self.history, self.item.instance_id, self.now, self.options)

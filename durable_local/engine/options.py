@@ -106,12 +106,12 @@ class FunctionRegistry:
             return hit[0] if hit else n
 
         def known(kind: str) -> Sequence[str]:
-            table: dict[str, Any] = {
+            tables: dict[str, dict[str, tuple[Any, ...]]] = {
                 "orchestrator": self.orchestrators,
                 "activity": self.activities,
                 "entity": self.entities,
-            }.get(kind, {})
-            return [v[0] for v in table.values()]
+            }
+            return [v[0] for v in tables.get(kind, {}).values()]
 
         kwargs: dict[str, Any] = {
             "resolve_orchestrator": resolve_orch,

@@ -18,19 +18,19 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from durable_local.app_loader import HTTP_ACTIVITY, HostSettings, Registry
+from durable_local.app_loader import HTTP_ACTIVITY
 from durable_local.engine.entity import run_entity_batch
-from durable_local.engine.episode import EpisodeResult, run_orchestration_episode
+from durable_local.engine.episode import run_orchestration_episode
 from durable_local.engine.messages import (
     activity_completed_message,
     activity_failed_message,
     task_failed_message,
     terminate_message,
 )
-from durable_local.engine.options import EngineOptions
-from durable_local.engine.session_guard import make_sessions
+from durable_local.engine.result import EpisodeResult
 from durable_local.runtime import invoke
 from durable_local.runtime.context import HostContext
+from durable_local.runtime.engine_options import engine_options
 from durable_local.runtime.owners import make_owner, owner_is_dead
 from durable_local.runtime.workers import WorkerError, WorkerProcesses
 from durable_local.runtime.writes import WriteBatcher
@@ -51,37 +51,6 @@ MAX_EPISODE_ATTEMPTS = 10
 # In-process, the longest an orchestration claim waits for running activities to finish first
 # (see Dispatcher._let_activities_run).
 MAX_FAN_IN_WAIT = 0.25
-
-
-def engine_options(registry: Registry, settings: HostSettings | None = None) -> EngineOptions:
-    """Lookups into the app and its host.json settings (with the extended-session cache they
-    ask for: every process that runs episodes has its own)."""
-    settings = settings or HostSettings()
-    def resolve_orchestrator(name: str) -> Callable[[str], Any] | None:
-        info = registry.orchestrator(name)
-        return invoke.orchestrator_handle(info) if info else None
-
-    def resolve_entity(name: str) -> Callable[[str], Any] | None:
-        info = registry.entity(name)
-        return invoke.entity_handle(info) if info else None
-
-    def known_names(kind: str) -> list[str]:
-        table = {"activity": registry.activities, "orchestrator": registry.orchestrators, "entity": registry.entities}
-        return sorted(f.durable_name for f in table.get(kind, {}).values())
-
-    return EngineOptions(
-        resolve_orchestrator=resolve_orchestrator,
-        resolve_entity=resolve_entity,
-        activity_exists=registry.activity_exists,
-        known_names=known_names,
-        default_version=settings.default_version,
-        sessions=make_sessions(
-            settings.extended_sessions,
-            settings.session_idle_timeout,
-            settings.sessions_max_count,
-            settings.sessions_max_bytes,
-        ),
-    )
 
 
 class Dispatcher:

@@ -1,4 +1,4 @@
-"""Calling user functions the way the Python worker does (PROTOCOL.md §1.3).
+"""Calling user functions the way the Python worker does (PROTOCOL §1.3; docs/ARCHITECTURE.md 5.1).
 
 Orchestrator and entity handles get the context JSON wrapped in the azure-functions
 context types; activities get their input through ``ActivityTriggerConverter`` and their

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from durable_local.app_loader import AppLoadError
-from durable_local.engine.episode import EpisodeResult
+from durable_local.engine.result import EpisodeResult
+from durable_local.runtime.engine_options import engine_options
 from durable_local.store.base import OrchestrationWorkItem
 
 log = logging.getLogger("durable_local.workers")
@@ -168,7 +169,6 @@ def _init_worker(app_dir: str, default_version: str, log_level: int) -> None:
     global _options, _registry
     logging.basicConfig(level=log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     from durable_local.app_loader import load_app
-    from durable_local.runtime.dispatcher import engine_options
 
     global _threads
     app = load_app(app_dir)

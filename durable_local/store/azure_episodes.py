@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,16 +27,26 @@ from .base import ORCHESTRATOR_QUEUE, ConflictError, InstanceRecord, Message, Or
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from .azure import _Claim
     from .azure_codec import LargeValues
+
+
+@dataclass
+class Claim:
+    """A live orchestration lease held by this process."""
+
+    instance_id: str
+    token: str
+    sentinel: Sentinel  # as written by the claim (its etag guards the commit)
+    expires: datetime
+    history: list[dict[str, Any]]  # as handed out (the commit extends it for the cache)
 
 
 class EpisodeMixin:
     # provided by AzureStore
     _claim_lock: threading.RLock
     _pool: ThreadPoolExecutor
-    _claims: dict[str, _Claim]
-    _leases: dict[str, _Claim]
+    _claims: dict[str, Claim]
+    _leases: dict[str, Claim]
     queues: Queues
     tables: Tables
     large: LargeValues
@@ -85,8 +95,6 @@ class EpisodeMixin:
     def _lease(
         self, instance_id: str, held: list[Held], now: datetime, lease_seconds: float, owner: str
     ) -> OrchestrationWorkItem | None:
-        from .azure import _Claim
-
         # Only messages still in the registry: a commit of this instance that ended after the
         # claim took its snapshot of due messages has deleted (and forgotten) the ones it
         # consumed, and their Held objects still look hidden for a while. The check is sound
@@ -129,7 +137,7 @@ class EpisodeMixin:
             history = cached[1]
         else:
             history = [row_event(r, self.large) for r in self.tables.read_rows(key, s.history_count)]
-        claim = _Claim(instance_id, token, leased, expires, history)
+        claim = Claim(instance_id, token, leased, expires, history)
         self._claims[token] = claim
         self._leases[instance_id] = claim
         return OrchestrationWorkItem(
@@ -140,7 +148,7 @@ class EpisodeMixin:
             lease_token=token,
         )
 
-    def _end_claim(self, claim: _Claim) -> None:
+    def _end_claim(self, claim: Claim) -> None:
         self._claims.pop(claim.token, None)
         if self._leases.get(claim.instance_id) is claim:
             del self._leases[claim.instance_id]

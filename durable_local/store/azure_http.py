@@ -1,7 +1,7 @@
 """Azure backend: HTTP plumbing that the SDK makes expensive.
 
 Every storage call costs ~3 ms of Python CPU in the SDK's pipeline, and the host process is
-CPU-bound long before Azurite is (PERF.md W13), so the hot paths are trimmed here:
+CPU-bound long before Azurite is (W13 in docs/BENCHMARKS.md), so the hot paths are trimmed here:
 
 - ``http_session``: one ``requests`` session per service client with a connection pool as
   large as the host's thread count (the default of 10 discards and re-opens connections

@@ -67,7 +67,7 @@ def _replay(args: argparse.Namespace) -> int:
     import dataclasses
 
     from durable_local.app_loader import AppLoadError, load_app
-    from durable_local.runtime.dispatcher import engine_options
+    from durable_local.runtime.engine_options import engine_options
 
     from .history_file import all_orchestration_ids, export_instance, read_history_file
     from .replay import Replayer

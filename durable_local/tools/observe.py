@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
-from durable_local.engine.episode import EpisodeResult
 from durable_local.engine.events import EventType
+from durable_local.engine.result import EpisodeResult
 from durable_local.store.base import OrchestrationWorkItem
 
 from . import parity, tracing
