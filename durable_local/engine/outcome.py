@@ -148,10 +148,10 @@ class Outcome:
             return self._full(handle, os_event, keep=False)
         session = sessions.take(self.instance_id, SessionKey.of(self.execution_id, self.past), handle)
         if session is None:
-            run = self._full(handle, os_event, keep=True)
+            first = self._full(handle, os_event, keep=True)
             if sessions.verify and self._session is not None:
-                return self._verified(run, self._full(handle, os_event, keep=False, quiet=True), "session start")
-            return run
+                return self._verified(first, self._full(handle, os_event, keep=False, quiet=True), "session start")
+            return first
         run = self._incremental(session, os_event)
         if run is None:  # an ending or anything unexpected: the full replay decides (and verifies)
             return self._full(handle, os_event, keep=False)

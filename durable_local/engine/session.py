@@ -84,8 +84,8 @@ class Session:
     def start(cls, handle: Handle, envelope: dict[str, Any]) -> tuple[Session | None, SdkResult]:
         """The first episode of a session: what the SDK's own handle does (a full replay),
         keeping the context and executor. No session if the orchestrator is not a generator."""
-        from azure.durable_functions.models.DurableOrchestrationContext import DurableOrchestrationContext
-        from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchestrationExecutor
+        from azure.durable_functions.models.DurableOrchestrationContext import DurableOrchestrationContext  # type: ignore[import-untyped]
+        from azure.durable_functions.models.TaskOrchestrationExecutor import TaskOrchestrationExecutor  # type: ignore[import-untyped]
 
         sdk_handle = sdk_handle_of(handle)
         fn = getattr(sdk_handle, "orchestrator_function", None)
@@ -103,10 +103,8 @@ class Session:
     def advance(self, events: list[dict[str, Any]]) -> SdkResult:
         """Feed this episode's first events (OrchestratorStarted + the new messages) and return
         the OrchestratorState, exactly as the SDK's executor loop does."""
-        from azure.durable_functions.models.history.HistoryEvent import HistoryEvent
-
         executor = self.executor
-        fresh = [HistoryEvent(**e) for e in events]
+        fresh = _sdk_events(events)
         self.context.histories.extend(fresh)
         executor._is_processing_new_events = True
         for event in fresh:
@@ -125,12 +123,17 @@ class Session:
 
     def feed(self, events: list[dict[str, Any]]) -> None:
         """Walk stored events that resolve nothing through the SDK's executor."""
-        from azure.durable_functions.models.history.HistoryEvent import HistoryEvent
-
-        fresh = [HistoryEvent(**e) for e in events]
+        fresh = _sdk_events(events)
         self.context.histories.extend(fresh)
         for event in fresh:
             self.executor.process_event(event)
+
+
+def _sdk_events(events: list[dict[str, Any]]) -> list[Any]:
+    """The SDK's HistoryEvent objects for stored events (as its context builds them)."""
+    from azure.durable_functions.models.history.HistoryEvent import HistoryEvent  # type: ignore[import-untyped]
+
+    return [HistoryEvent(**e) for e in events]
 
 
 def sdk_handle_of(handle: Handle) -> Any:

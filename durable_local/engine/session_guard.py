@@ -60,7 +60,7 @@ def _probe(context: Any) -> Any:
 
 
 def _self_check() -> str | None:
-    import azure.durable_functions as df
+    import azure.durable_functions as df  # type: ignore[import-untyped]
 
     handle = df.Orchestrator.create(_probe)
     t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
