@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._common import json_copy, new_token, to_us
@@ -84,10 +85,7 @@ class EpisodeMixin:
             while candidates and len(items) < limit:
                 wave, candidates = candidates[: limit - len(items)], candidates[limit - len(items) :]
                 leased = self._run_all(
-                    [
-                        lambda i=instance_id, h=held: self._lease(i, h, now, lease_seconds, owner)
-                        for instance_id, held in wave
-                    ]
+                    [partial(self._lease, instance_id, held, now, lease_seconds, owner) for instance_id, held in wave]
                 )
                 items += [item for item in leased if item is not None]
         return items
@@ -214,7 +212,7 @@ class EpisodeMixin:
             # two phases: consumed messages go only once the outgoing ones are out, so that a
             # crash in between leaves them to be redelivered and to trigger the outbox resend
             first: list[Callable[[], object]] = [
-                lambda c=c: self.queues.send(c, self._delay(c.visible_at)) for c in copies
+                partial(self.queues.send, c, self._delay(c.visible_at)) for c in copies
             ]
             if instance is not None and cols is not None:
                 instance.etag = counter
@@ -226,7 +224,7 @@ class EpisodeMixin:
                 m.id = c.id
             held = [self.queues.held.get(mid) for mid in ids]  # type: ignore[arg-type]
             then: list[Callable[[], object]] = [
-                lambda h=h: self.queues.delete(h) for h in held if h and h.msg.target == item.instance_id
+                partial(self.queues.delete, h) for h in held if h and h.msg.target == item.instance_id
             ]
             cleared: list[Sentinel | None] = [new]
             if new.outbox_pending:

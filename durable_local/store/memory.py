@@ -141,7 +141,8 @@ class MemoryStore:
 
     def get_history(self, instance_id: str) -> list[dict[str, Any]]:
         with self._lock:
-            return json_copy(self._history.get(instance_id, []))
+            history: list[dict[str, Any]] = json_copy(self._history.get(instance_id, []))
+            return history
 
     def query_instances(self, query: InstanceQuery) -> QueryResult:
         after = decode_continuation(query.continuation)
