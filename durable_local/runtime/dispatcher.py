@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from durable_local.app_loader import HTTP_ACTIVITY
+from durable_local.bindings.runner import client_env
 from durable_local.engine.entity import run_entity_batch
 from durable_local.engine.episode import run_orchestration_episode
 from durable_local.engine.messages import (
@@ -329,7 +330,9 @@ class Dispatcher:
                     request = _http_request_from_input(payload.get("input"))
                     result_text: str | None = await invoke.call_http_activity(request)
                 elif self.workers is not None:
-                    status, text, details = await self.workers.activity(name, payload.get("input"))
+                    status, text, details = await self.workers.activity(
+                        name, payload.get("input"), client_env(self.ctx), msg.target
+                    )
                     if status != "ok":
                         assert text is not None
                         raise _ReportedFailure(text, details)
@@ -338,7 +341,9 @@ class Dispatcher:
                     info = self.ctx.app.registry.activity(name)
                     if info is None:
                         raise LookupError(f"The function '{name}' doesn't exist, is disabled, or is not an activity")
-                    result_text = await invoke.call_activity(info, payload.get("input"), self.run_sync)
+                    result_text = await invoke.call_activity(
+                        info, payload.get("input"), self.run_sync, client_env(self.ctx), msg.target
+                    )
                 result = activity_completed_message(msg, result_text, self.ctx.clock.now())
             except WorkerError:
                 raise  # the worker process died: retry the activity (below), it did not fail

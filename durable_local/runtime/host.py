@@ -91,6 +91,7 @@ class Host:
 
         if self.port == 0:
             self.port = free_port(self.config.host)
+        self.ctx.port = self.port
         web_app = build_app(self.ctx, port_getter=lambda: self.port)
         self._runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
         await self._runner.setup()
