@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from durable_local import __version__
-from durable_local.app_loader import AppLoadError
+from durable_local.app_loader import AppLoadError, local_http_port
 from durable_local.console import PROG, error, one_line
 from durable_local.store.base import StoreError
 from durable_local.tools import cli as tools_cli
@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--port",
         type=int,
         metavar="PORT",
-        default=int(os.environ.get("FUNCTIONS_HTTPWORKER_PORT", "7071")),
-        help="HTTP port (default: 7071, or $FUNCTIONS_HTTPWORKER_PORT)",
+        help="HTTP port (default: local.settings.json Host.LocalHttpPort, else $FUNCTIONS_HTTPWORKER_PORT, "
+        "else 7071)",
     )
     s.add_argument(
         "--store",
@@ -173,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         return error(f"{type(exc).__name__}: {one_line(exc)} (run with -v for the traceback)")
 
 
+def _default_port(app_dir: Path) -> int:
+    """The port `func start` would use: local.settings.json's Host.LocalHttpPort, else 7071."""
+    return local_http_port(app_dir) or int(os.environ.get("FUNCTIONS_HTTPWORKER_PORT") or 7071)
+
+
 def _start(args: argparse.Namespace) -> int:
     if not _is_loopback(args.host) and not args.master_key and not args.allow_remote_without_keys:
         return error(
@@ -180,6 +185,8 @@ def _start(args: argparse.Namespace) -> int:
             "or --allow-remote-without-keys if you really want an open host."
         )
     try:
+        if args.port is None:
+            args.port = _default_port(args.app_dir)
         return asyncio.run(_serve(args))
     except AppLoadError as exc:
         return error(f"the app failed to load: {one_line(exc)}")
