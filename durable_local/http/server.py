@@ -5,7 +5,8 @@ route that dispatches, in order:
 
 1. ``/runtime/webhooks/durabletask/...`` – public Durable API (system/master key when keys are on);
 2. ``/durabletask/...`` – the local RPC base of ``rpcBaseUrl`` (no key, loopback clients only);
-3. ``/admin/...`` – ``GET /admin/host/status`` (master key when keys are on);
+3. ``/admin/...`` – ``GET /admin/host/status`` and ``POST /admin/functions/{name}`` (run a
+   non-HTTP function on demand, durable_local/triggers/admin.py); master key when keys are on;
 4. ``/{routePrefix}/{route}`` – the app's HTTP triggers (``routePrefix`` may be empty);
 5. ``GET /`` – a plain "up and running" page, like Core Tools.
 
@@ -18,13 +19,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from durable_local.app_loader import FunctionInfo
 from durable_local.runtime.context import HostContext
+from durable_local.triggers.admin import invoke as admin_invoke
 
 from . import durable_api, starter
 from .auth import admin_authorized, durable_authorized, function_authorized, is_loopback
@@ -68,6 +71,8 @@ def build_router(ctx: HostContext) -> Router:
     router = Router()
     seen: dict[tuple[str, frozenset[str]], str] = {}
     for fi in ctx.app.registry.http:
+        if ctx.app.registry.is_disabled(fi):
+            continue  # AzureWebJobs.<name>.Disabled: not served (404)
         text = function_route_template(fi)
         try:
             template = RouteTemplate.parse(text)
@@ -113,6 +118,9 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
                 "processUptime": int((time.monotonic() - started) * 1000),
             }
             return web.json_response(body)
+        parts = rest.strip("/").split("/")
+        if len(parts) == 2 and parts[0].lower() == "functions" and request.method == "POST":
+            return await admin_invoke(ctx, request, unquote(parts[1]))  # run a non-HTTP function
         return web.Response(status=404)
 
     async def app_function(request: web.Request, rest: str) -> web.StreamResponse | None:
@@ -171,9 +179,17 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
     return app
 
 
-def format_routes(ctx: HostContext, base_url: str) -> list[str]:
+def format_routes(ctx: HostContext, base_url: str, notes: Mapping[str, str] | None = None) -> list[str]:
     """Lines like Core Tools prints at start-up, one per function, e.g.
-    ``"        starter: [POST] http://127.0.0.1:7071/api/orchestrators/{functionName}"``."""
+    ``"        starter: [POST] http://127.0.0.1:7071/api/orchestrators/{functionName}"``;
+    ``notes`` (function name -> text, from the trigger manager) are appended in parentheses,
+    e.g. ``"        nightly: timerTrigger (disabled)"``."""
+    notes = notes or {}
+
+    def noted(fi: FunctionInfo, line: str) -> str:
+        note = notes.get(fi.function_name)
+        return f"{line} ({note})" if note else line
+
     base = base_url.rstrip("/")
     prefix = ctx.route_prefix.strip("/")
     lines: list[str] = []
@@ -184,8 +200,8 @@ def format_routes(ctx: HostContext, base_url: str) -> list[str]:
         shown = ",".join(m for m in ALL_METHODS if m in methods)
         route = function_route_template(fi).strip("/")
         url = "/".join(p for p in (base, prefix, route) if p)
-        lines.append(f"        {fi.function_name}: [{shown}] {url}")
+        lines.append(noted(fi, f"        {fi.function_name}: [{shown}] {url}"))
     for fi in ctx.app.registry.functions:
         if fi.kind != "http":
-            lines.append(f"        {fi.function_name}: {fi.trigger.get('type')}")
+            lines.append(noted(fi, f"        {fi.function_name}: {fi.trigger.get('type')}"))
     return lines

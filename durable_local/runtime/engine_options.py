@@ -34,7 +34,8 @@ def engine_options(registry: Registry, settings: HostSettings | None = None) -> 
     return EngineOptions(
         resolve_orchestrator=resolve_orchestrator,
         resolve_entity=resolve_entity,
-        activity_exists=registry.activity_exists,
+        activity_exists=registry.activity_exists,  # disabled ones too: their calls fail as tasks
+        entity_exists=registry.entity_exists,  # disabled ones too: their requests get errors
         known_names=known_names,
         default_version=settings.default_version,
         sessions=make_sessions(
