@@ -85,10 +85,10 @@ def current_started(history: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def episode_time(history: list[dict[str, Any]], now: datetime) -> datetime:
     """``now``, but never before the last OrchestratorStarted (the SDK clock only moves on)."""
-    last = max(
-        (ev.parse_timestamp(e["Timestamp"]) for e in history if e["EventType"] == EventType.OrchestratorStarted),
-        default=None,
-    )
+    # The latest OrchestratorStarted is the largest: each one was this function's result, never
+    # before the ones already stored. Looking from the end keeps a long history O(1) here.
+    latest = next((e for e in reversed(history) if e["EventType"] == EventType.OrchestratorStarted), None)
+    last = None if latest is None else ev.parse_timestamp(latest["Timestamp"])
     return now if last is None or now >= last else last
 
 
