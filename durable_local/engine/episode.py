@@ -116,7 +116,12 @@ class _Episode:
         for any finished instance."""
         if self.record is None or self.status in _OVER or not self.history:
             return
-        done = next((e for e in reversed(self.history) if e["EventType"] == EventType.ExecutionCompleted), None)
+        done = None
+        for e in reversed(self.history):  # only the last episode can hold it: O(1), not O(history)
+            if e["EventType"] == EventType.ExecutionCompleted:
+                done = e
+            if done is not None or e["EventType"] == EventType.OrchestratorStarted:
+                break
         if done is None:
             return
         status = ev.OrchestrationStatus(done.get("OrchestrationStatus", 0)).name
