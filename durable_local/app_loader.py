@@ -253,8 +253,10 @@ def _indexed_by_us(module: Any) -> bool:
 
 
 def _module_in(module: Any, app_dir: Path) -> bool:
-    path = getattr(module, "__file__", None)
-    return bool(path) and Path(path).resolve().is_relative_to(app_dir)
+    path: str | None = getattr(module, "__file__", None)
+    if not path:
+        return False
+    return Path(path).resolve().is_relative_to(app_dir)
 
 
 def _forget_app_modules(app_dir: Path, module_name: str) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from durable_local.app_loader import HTTP_ACTIVITY
@@ -193,8 +194,9 @@ class Dispatcher:
             await self._let_activities_run()
             now = self.ctx.clock.now()
             items, next_at = await self.run_sync(
-                lambda now=now, free=free: self._claim_or_next(
-                    lambda: self.ctx.store.claim_orchestrations(now, free, LEASE_SECONDS, self.owner)
+                partial(
+                    self._claim_or_next,
+                    partial(self.ctx.store.claim_orchestrations, now, free, LEASE_SECONDS, self.owner),
                 )
             )
             for item in items:
@@ -218,8 +220,9 @@ class Dispatcher:
                 continue
             now = self.ctx.clock.now()
             work, next_at = await self.run_sync(
-                lambda now=now, free=free: self._claim_or_next(
-                    lambda: self.ctx.store.claim_activities(now, free, LEASE_SECONDS, self.owner)
+                partial(
+                    self._claim_or_next,
+                    partial(self.ctx.store.claim_activities, now, free, LEASE_SECONDS, self.owner),
                 )
             )
             for msg in work:
@@ -304,7 +307,7 @@ class Dispatcher:
             attempts = max((m.dequeue_count for m in item.messages), default=0) + 1
             if attempts >= MAX_EPISODE_ATTEMPTS and not item.instance_id.startswith("@"):
                 try:
-                    await self.run_sync(lambda error=exc: self._park(item, error, attempts))
+                    await self.run_sync(partial(self._park, item, exc, attempts))
                     self.notify()
                     return
                 except Exception:

@@ -225,7 +225,7 @@ class DurableHostClient:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.submit(coro).result()  # type: ignore[no-any-return]
+        return self.submit(coro).result()
 
     @property
     def operations(self) -> HostOperations:

@@ -10,10 +10,12 @@ import json
 import sys
 from pathlib import Path
 
+from durable_local.store.base import Store
+
 COMMANDS = ("replay", "export", "lint")
 
 
-def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_subcommands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the tool subcommands on the main parser's subparsers."""
     r = sub.add_parser("replay", help="re-run stored or exported histories through the current code")
     _store_args(r)
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _open_store(args: argparse.Namespace, hub_name: str | None = None):  # type: ignore[no-untyped-def]
+def _open_store(args: argparse.Namespace, hub_name: str | None = None) -> Store:
     from durable_local.store import open_store
 
     if args.store == "sqlite" and not (args.data_dir / "durable.db").exists():
