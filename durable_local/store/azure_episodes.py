@@ -61,6 +61,7 @@ class EpisodeMixin:
     _validate: Callable[[Sequence[Message]], list[Message]]
     _record: Callable[[str, dict[str, Any] | None], InstanceRecord | None]
     _lazy_receive: Callable[[], float | None]
+    _release_activity_leases: Callable[[Callable[[str], bool]], int]
 
     def claim_orchestrations(
         self, now: datetime, limit: int, lease_seconds: float, owner: str
@@ -248,6 +249,23 @@ class EpisodeMixin:
         futures = [self._pool.submit(t) for t in tasks]
         wait(futures)
         return [f.result() for f in futures]
+
+    def release_dead_leases(self, is_dead: Callable[[str], bool]) -> int:
+        """Give back the orchestration and activity leases this process holds for the owners
+        ``is_dead`` selects (a claim whose reply was lost, a stopping host). Their messages stay
+        in this process's held registry and are claimable again at once. Leases written by
+        another process are not visible here; they expire."""
+        n = 0
+        with self._claim_lock, self._errors("release leases"):
+            for claim in [c for c in self._claims.values() if is_dead(c.sentinel.lease_owner)]:
+                released = replace(claim.sentinel, lease_token="", lease_owner="", lease_expires=0)
+                try:
+                    self.tables.remember(self.tables.write_sentinel(released), claim.history)
+                except Stale:
+                    pass  # someone else owns the instance now
+                self._end_claim(claim)
+                n += 1
+        return n + self._release_activity_leases(is_dead)
 
     def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float = 0.0) -> None:
         with self._errors(f"abandon an episode of {item.instance_id!r}"):

@@ -52,6 +52,7 @@ class Held:
     blob: str | None
     hidden_until: float = 0.0  # time.monotonic() at which the queue shows it again
     lease_expires: datetime | None = None  # activity lease expiry, in the callers' clock
+    lease_owner: str | None = None  # who holds the activity lease (release_dead_leases)
 
     @property
     def id(self) -> int:
