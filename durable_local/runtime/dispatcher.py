@@ -73,7 +73,7 @@ class Dispatcher:
         settings = ctx.app.settings
         self.max_orchestrations = max(1, settings.max_concurrent_orchestrations)
         self.max_activities = max(1, settings.max_concurrent_activities)
-        self.options = engine_options(ctx.app.registry, settings.default_version)
+        self.options = engine_options(ctx.app.registry, settings)
         self._pool = ThreadPoolExecutor(
             max_workers=self.max_orchestrations + self.max_activities, thread_name_prefix="durable"
         )

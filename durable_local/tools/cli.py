@@ -106,6 +106,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _replay_loaded(args: argparse.Namespace, app: Any) -> int:
+    import dataclasses
+
     from durable_local.runtime.engine_options import engine_options
 
     from .history_file import all_orchestration_ids, export_instance, read_history_file
@@ -122,7 +124,8 @@ def _replay_loaded(args: argparse.Namespace, app: Any) -> int:
             docs += [export_instance(store, i) for i in dict.fromkeys(ids)]
         finally:
             store.close()
-    replayer = Replayer(engine_options(app.registry, app.settings.default_version))
+    # no extended sessions: the replayer checks every history from the start
+    replayer = Replayer(engine_options(app.registry, dataclasses.replace(app.settings, extended_sessions=False)))
     failed = 0
     for doc in docs:
         report = replayer.replay(doc, locate=not args.no_locate)
