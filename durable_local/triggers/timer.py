@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -153,13 +154,16 @@ class TimerListener:
 
     async def _due_time(self) -> datetime:
         """The next occurrence: the stored one (written after the last firing, by any host)
-        unless this listener already tried it, else the schedule's next one from now."""
+        unless this listener already tried it, else the schedule's next one from now. The
+        earlier of the two wins, so an app whose schedule became more frequent since the
+        status was written does not wait for the old schedule's next firing."""
         now = self.ctx.clock.now()
         stored = _parse((await self._read_status()).get("Next"))
         tried = self._attempted
+        fresh = self._next(now if tried is None else max(now, tried))
         if stored is not None and (tried is None or stored > tried):
-            return stored
-        return self._next(now if tried is None else max(now, tried))
+            return min(stored, fresh)
+        return fresh
 
     async def _sleep_until(self, due: datetime) -> bool:
         """Wait until the clock reaches ``due``; False if stopping."""
@@ -211,7 +215,8 @@ class TimerListener:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(store.release_host_lock, self.lock_name, self.owner)
 
-    async def _renew(self, real_now: Any) -> None:
+    async def _renew(self, real_now: Callable[[], datetime]) -> None:
+        """Keep the lock while the function runs (a run longer than LOCK_SECONDS)."""
         while True:
             await asyncio.sleep(LOCK_SECONDS / 3)
             await asyncio.to_thread(
