@@ -154,3 +154,16 @@ async def test_a_schedule_made_more_frequent_applies_at_the_next_start(
         await idle(h, "timer_a")
         assert timer(h, "timer_a").next_due == datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
     assert runs.count("timer_a") == 0
+
+
+async def test_without_the_monitor_a_missed_firing_is_forgotten(
+    runs: ExecutionLog, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AzureWebJobs.startup_timer.Disabled")  # use_monitor=False, run_on_startup=True
+    monkeypatch.setenv("SCHEDULE_B", "0 0 2 * * *")
+    clock = VirtualClock(datetime(2026, 6, 1, 0, 0, 30, tzinfo=UTC))
+    for _restart in range(2):
+        async with running_host(TIMER_APP, clock=clock, store="sqlite", data_dir=tmp_path) as h:
+            await idle(h, "startup_timer")
+        clock.advance(86400)  # a firing passes with no host running
+    assert [r["past_due"] for r in runs.entries("startup_timer")] == [False, False]  # the start-up firings only
