@@ -10,13 +10,17 @@ from typing import Any
 import azure.durable_functions as df
 from pydantic import ValidationError
 
+from domain.errors import field_errors
 from domain.models import ApprovalResponse
 
 APPROVAL_EVENT = "ApprovalResponse"
+CANCEL_EVENT = "CancelOrder"
 INVENTORY_ENTITY = "InventoryEntity"
 DEFAULT_APPROVAL_TIMEOUT_HOURS = 72
 
 Line = tuple[str, int]
+# One entity call: the SKU and the operation input (an amount, or an owned claim dict).
+EntityCall = tuple[str, Any]
 
 
 def set_step(context: df.DurableOrchestrationContext, step: str, **extra: Any) -> None:
@@ -57,44 +61,89 @@ def settle(context: df.DurableOrchestrationContext, tasks: Sequence[Any]) -> Gen
 
 
 def entity_fan_out(
-    context: df.DurableOrchestrationContext, operation: str, lines: Sequence[Line]
+    context: df.DurableOrchestrationContext, operation: str, calls: Sequence[EntityCall]
 ) -> Generator[Any, Any, list]:
-    """Call ``operation(quantity)`` on every line's InventoryEntity in parallel; settled outcomes."""
-    tasks = [context.call_entity(inventory(sku), operation, quantity) for sku, quantity in lines]
+    """Call ``operation(input)`` on every call's InventoryEntity in parallel; settled outcomes."""
+    tasks = [context.call_entity(inventory(sku), operation, payload) for sku, payload in calls]
     outcomes = yield from settle(context, tasks)
     return outcomes
 
 
+def claim(holder: str, run: str | None, line: str | None = None, quantity: int | None = None) -> dict[str, Any]:
+    """An owned-operation input for InventoryEntity (see ``domain.inventory.Claim``)."""
+    payload: dict[str, Any] = {"order": holder, "run": run}
+    if line is not None:
+        payload["line"] = line
+    if quantity is not None:
+        payload["quantity"] = quantity
+    return payload
+
+
+def release_holdings(
+    context: df.DurableOrchestrationContext, holder: str, run: str | None, skus: Sequence[str]
+) -> Generator[Any, Any, list[str]]:
+    """Release everything ``holder`` holds on each SKU (idempotent); returns SKUs that failed."""
+    skus = list(dict.fromkeys(skus))
+    outcomes = yield from entity_fan_out(context, "release", [(sku, claim(holder, run)) for sku in skus])
+    return [sku for sku, (ok, _) in zip(skus, outcomes, strict=True) if not ok]
+
+
+def race(context: df.DurableOrchestrationContext, work: Any, cancel: Any | None) -> Generator[Any, Any, bool]:
+    """Wait for ``work`` or ``cancel``, whichever first; True when the cancellation came first.
+
+    The work is not abandoned: the caller still ``yield``s it to learn how it ended.
+    """
+    if cancel is None:
+        return False
+    winner = yield context.task_any([work, cancel])
+    return winner == cancel
+
+
 def parse_approval(raw: Any) -> ApprovalResponse | None:
     """Accept the event payload as a dict (HTTP API) or JSON text (Python client double-encodes)."""
+    return check_approval(raw)[0]
+
+
+def check_approval(raw: Any) -> tuple[ApprovalResponse | None, list[dict[str, str]]]:
+    """The approval, or None and the field errors that make the payload invalid."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
         except ValueError:
-            return None
+            return None, [{"field": "body", "message": "not valid JSON"}]
     try:
-        return ApprovalResponse.model_validate(raw)
-    except ValidationError:
-        return None
+        return ApprovalResponse.model_validate(raw), []
+    except ValidationError as exc:
+        return None, field_errors(exc)
 
 
 def wait_for_approval(
-    context: df.DurableOrchestrationContext, timeout_hours: float
+    context: df.DurableOrchestrationContext,
+    timeout_hours: float,
+    cancel: Any | None = None,
+    status: dict[str, Any] | None = None,
 ) -> Generator[Any, Any, tuple[str, ApprovalResponse | None]]:
-    """Race the ``ApprovalResponse`` event against a durable timer.
+    """Race the ``ApprovalResponse`` event against a durable timer (and ``cancel``, if given).
 
-    Returns ``("approved" | "rejected", response)`` or ``("timeout", None)``. An invalid payload
-    is ignored and the wait goes on against the same deadline; the timer is cancelled when a valid
-    event wins.
+    Returns ``("approved" | "rejected", response)``, ``("timeout", None)`` or ``("cancelled",
+    None)``. An invalid payload does not end the wait (same deadline): it is recorded in the custom
+    status as ``invalidApproval`` (with ``status`` as the rest of the step) so an operator sees why
+    the order still waits. The timer is cancelled when the wait ends otherwise.
     """
     deadline = context.current_utc_datetime + timedelta(hours=timeout_hours)
     timer = context.create_timer(deadline)
+    invalid = 0
     while True:
         event = context.wait_for_external_event(APPROVAL_EVENT)
-        winner = yield context.task_any([event, timer])
+        winner = yield context.task_any([event, timer] + ([cancel] if cancel is not None else []))
         if winner == timer:
             return "timeout", None
-        response = parse_approval(event.result)
+        if cancel is not None and winner == cancel:
+            timer.cancel()
+            return "cancelled", None
+        response, errors = check_approval(event.result)
         if response is not None:
             timer.cancel()
             return ("approved" if response.approved else "rejected"), response
+        invalid += 1
+        set_step(context, "awaiting_approval", **(status or {}), invalidApproval={"count": invalid, "fields": errors})
