@@ -88,15 +88,43 @@ def release_holdings(
     return [sku for sku, (ok, _) in zip(skus, outcomes, strict=True) if not ok]
 
 
-def race(context: df.DurableOrchestrationContext, work: Any, cancel: Any | None) -> Generator[Any, Any, bool]:
-    """Wait for ``work`` or ``cancel``, whichever first; True when the cancellation came first.
+class CancelRequest:
+    """An order's ``CancelOrder`` event wait, listed in at most one race.
 
-    The work is not abandoned: the caller still ``yield``s it to learn how it ended.
+    The extension gives each listing of an event wait (in a ``task_any``) its own waiter and hands
+    an event to the oldest one, so a second listing would leave its race blind to the event. The
+    SDK, on the other hand, only notices the event once the wait was listed. So: list it in the
+    first race of the run (:meth:`racers`), and check :attr:`requested` at every step boundary.
     """
-    if cancel is None:
-        return False
-    winner = yield context.task_any([work, cancel])
-    return winner == cancel
+
+    def __init__(self, context: df.DurableOrchestrationContext) -> None:
+        self.task = context.wait_for_external_event(CANCEL_EVENT)
+        self._listed = False
+
+    def racers(self) -> list[Any]:
+        """``[wait]`` the first time (to add to a ``task_any``), ``[]`` afterwards."""
+        if self._listed:
+            return []
+        self._listed = True
+        return [self.task]
+
+    @property
+    def requested(self) -> bool:
+        """A cancellation arrived (as far as this replay has seen)."""
+        return self.task.is_completed
+
+
+def finish_or_cancel(
+    context: df.DurableOrchestrationContext, work: Any, cancel: CancelRequest
+) -> Generator[Any, Any, Any]:
+    """Wait for ``work`` (listing ``cancel`` if it never was) and return its result.
+
+    The work always runs to its end: a cancellation is acted on by the caller afterwards.
+    """
+    racers = cancel.racers()
+    if racers:
+        yield context.task_any([work, *racers])
+    return (yield work)
 
 
 def parse_approval(raw: Any) -> ApprovalResponse | None:
@@ -120,7 +148,7 @@ def check_approval(raw: Any) -> tuple[ApprovalResponse | None, list[dict[str, st
 def wait_for_approval(
     context: df.DurableOrchestrationContext,
     timeout_hours: float,
-    cancel: Any | None = None,
+    cancel: CancelRequest | None = None,
     status: dict[str, Any] | None = None,
 ) -> Generator[Any, Any, tuple[str, ApprovalResponse | None]]:
     """Race the ``ApprovalResponse`` event against a durable timer (and ``cancel``, if given).
@@ -128,19 +156,21 @@ def wait_for_approval(
     Returns ``("approved" | "rejected", response)``, ``("timeout", None)`` or ``("cancelled",
     None)``. An invalid payload does not end the wait (same deadline): it is recorded in the custom
     status as ``invalidApproval`` (with ``status`` as the rest of the step) so an operator sees why
-    the order still waits. The timer is cancelled when the wait ends otherwise.
+    the order still waits. The timer is cancelled when the wait ends otherwise. ``cancel`` can be
+    listed once only (see :class:`CancelRequest`): after an invalid approval, a cancellation is
+    seen at the next approval event or at the deadline.
     """
     deadline = context.current_utc_datetime + timedelta(hours=timeout_hours)
     timer = context.create_timer(deadline)
     invalid = 0
     while True:
         event = context.wait_for_external_event(APPROVAL_EVENT)
-        winner = yield context.task_any([event, timer] + ([cancel] if cancel is not None else []))
-        if winner == timer:
-            return "timeout", None
-        if cancel is not None and winner == cancel:
+        winner = yield context.task_any([event, timer, *(cancel.racers() if cancel else [])])
+        if cancel is not None and cancel.requested:
             timer.cancel()
             return "cancelled", None
+        if winner == timer:
+            return "timeout", None
         response, errors = check_approval(event.result)
         if response is not None:
             timer.cancel()

@@ -61,9 +61,11 @@ def FulfillmentOrchestrator(context: df.DurableOrchestrationContext) -> Generato
     set_step(context, "committing")
     outcomes = yield from entity_fan_out(context, "commit", [(sku, claim(holder, run)) for sku in skus])
     # A line is committed when the entity shipped exactly its quantity from the holder's holding.
+    # (Histories recorded before owned reservations hold the anonymous commit's answer, without
+    # "committed": that commit raised unless it shipped the whole line.)
     committed = [
         line for line, (ok, value) in zip(lines, outcomes, strict=True)
-        if ok and isinstance(value, dict) and value.get("committed") == line[1]
+        if ok and isinstance(value, dict) and value.get("committed", line[1]) == line[1]
     ]
     if len(committed) != len(lines):
         if request.reserve_first:

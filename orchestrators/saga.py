@@ -5,11 +5,11 @@ above the threshold] -> PaymentOrchestrator -> FulfillmentOrchestrator -> comple
 Every failure after the reservation compensates: reservations are released, committed but
 unshipped stock is restocked and a captured charge is refunded. A ``CancelOrder`` event
 (``POST /api/orders/{orderId}/cancel``) compensates the same way at the next step boundary: at
-once while reserving or awaiting approval, after the running payment or fulfillment finished
-(an order already shipped completes). Reservations are owned by this instance and run (see
-``entities/inventory.py``), so releasing is idempotent and a re-placed order takes its earlier
-holding over. Progress is published as custom status ``{"step": ...}``. Input:
-``OrderSagaInput`` JSON; output: ``OrderResult`` JSON.
+once while awaiting approval, otherwise when the running step (reservation, payment,
+fulfillment) finished; an order already shipped completes (see ``CancelRequest``).
+Reservations are owned by this instance and run (see ``entities/inventory.py``), so releasing
+is idempotent and a re-placed order takes its earlier holding over. Progress is published as
+custom status ``{"step": ...}``. Input: ``OrderSagaInput`` JSON; output: ``OrderResult`` JSON.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from domain.models import OrderSagaInput
 from domain.results import OrderResult
 from domain.rules import approval_required, order_total_cents, reservation_lines
 from orchestrators.common import (
-    CANCEL_EVENT,
+    CancelRequest,
     Line,
     claim,
     entity_fan_out,
     error_summary,
-    race,
+    finish_or_cancel,
     set_step,
     step_key,
     wait_for_approval,
@@ -93,7 +93,7 @@ def _notify(
 def OrderSaga(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict]:
     """Run one order end to end (see the module docstring)."""
     set_step(context, "validating")
-    cancel = context.wait_for_external_event(CANCEL_EVENT)
+    cancel = CancelRequest(context)
     try:
         saga_input = OrderSagaInput.model_validate(context.get_input())
     except ValidationError as exc:
@@ -109,16 +109,16 @@ def OrderSaga(context: df.DurableOrchestrationContext) -> Generator[Any, Any, di
     )
 
     log = replay_safe_logger(context)
-    log.info("order %s: reserving %d item(s), total %d cents", order.order_id, len(order.items), state.total_cents)
+    log.info("order %s: reserving %d line(s), total %d cents", order.order_id, len(order.items), state.total_cents)
     set_step(context, "reserving", totalCents=state.total_cents)
     calls = [(item.product_id, claim(state.holder, state.run, item.id, item.quantity)) for item in order.items]
     state.reserved = list(dict.fromkeys(sku for sku, _ in calls))
     outcomes = yield from entity_fan_out(context, "reserve", calls)
     reserved = sum(1 for ok, value in outcomes if ok and value is True)
-    log.info("order %s: %d of %d item(s) reserved", order.order_id, reserved, len(calls))
+    log.info("order %s: %d of %d line(s) reserved", order.order_id, reserved, len(calls))
     if reserved != len(calls):
         return (yield from _compensate(context, state, "rejected", "insufficient_inventory"))
-    if cancel.is_completed:
+    if cancel.requested:
         return (yield from _compensate(context, state, "cancelled", "cancelled"))
 
     try:
@@ -129,7 +129,7 @@ def OrderSaga(context: df.DurableOrchestrationContext) -> Generator[Any, Any, di
 
 
 def _approve(
-    context: df.DurableOrchestrationContext, saga_input: OrderSagaInput, state: SagaState, cancel: Any
+    context: df.DurableOrchestrationContext, saga_input: OrderSagaInput, state: SagaState, cancel: CancelRequest
 ) -> Generator[Any, Any, dict[str, Any] | None]:
     """The approval step; a finished result when the order ends here, None to go on."""
     summary = {
@@ -162,7 +162,7 @@ def _approve(
 
 
 def _after_reservation(
-    context: df.DurableOrchestrationContext, saga_input: OrderSagaInput, state: SagaState, cancel: Any
+    context: df.DurableOrchestrationContext, saga_input: OrderSagaInput, state: SagaState, cancel: CancelRequest
 ) -> Generator[Any, Any, dict[str, Any]]:
     order = saga_input.order
     if approval_required(state.total_cents, saga_input.approval_threshold_cents):
@@ -183,9 +183,8 @@ def _after_reservation(
         },
         payment_instance,
     )
-    cancelled = yield from race(context, payment_task, cancel)
     try:
-        payment = yield payment_task
+        payment = yield from finish_or_cancel(context, payment_task, cancel)
     except Exception as exc:
         payment = {"status": "failed", "reason": error_summary(exc, 200)}
     if payment.get("status") == "declined":
@@ -194,7 +193,7 @@ def _after_reservation(
     if payment.get("status") != "success":
         return (yield from _compensate(context, state, "failed", "payment_failed"))
     state.payment_id = payment.get("paymentId")
-    if cancelled or cancel.is_completed:
+    if cancel.requested:
         return (yield from _compensate(context, state, "cancelled", "cancelled"))
 
     set_step(context, "fulfilling", paymentId=state.payment_id)
@@ -210,9 +209,8 @@ def _after_reservation(
         },
         f"{context.instance_id}:fulfillment",
     )
-    cancelled = yield from race(context, fulfillment_task, cancel)
     try:
-        fulfillment = yield fulfillment_task
+        fulfillment = yield from finish_or_cancel(context, fulfillment_task, cancel)
     except Exception as exc:
         # Unknown outcome: stock may or may not be committed. Releasing is safe (owned holdings
         # only), restocking is not: leave an operator record instead.
@@ -225,7 +223,7 @@ def _after_reservation(
     # Shipped: a cancellation that arrived meanwhile is too late, the order completes.
     state.reserved, state.charge_key = [], None
     state.tracking_number = fulfillment.get("trackingNumber")
-    if cancelled or cancel.is_completed:
+    if cancel.requested:
         log = replay_safe_logger(context)
         log.info("order %s: cancellation arrived after shipment; the order completes", state.order_id)
     return _finish(context, state, "completed")
