@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: venv start test test-full lint bench package deploy test-deploy test-azure clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -19,7 +19,7 @@ local.settings.json:
 
 ## Run this repo's app on http://127.0.0.1:7071 with the embedded SQLite store (.durable/).
 start: $(STAMP) local.settings.json
-	$(PY) -m durable_local start --app-dir . --port 7071 --store sqlite --data-dir .durable
+	$(VENV)/bin/durable-local start --app-dir . --port 7071 --store sqlite --data-dir .durable
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -52,4 +52,4 @@ test-azure: $(STAMP)
 	DURABLE_STORE_BACKENDS=memory,sqlite,azure $(PY) -m pytest -q tests/store tests/azure tests/e2e
 
 clean:
-	rm -rf .durable dist .pytest_cache .ruff_cache
+	rm -rf .durable dist build *.egg-info .pytest_cache .ruff_cache

@@ -1,1 +1,1 @@
-"""Benchmarks for durable_local (docs: /work/shared/docs/PERF.md): ``python -m bench``."""
+"""Benchmarks for durable_local (workloads and results: docs/BENCHMARKS.md): ``python -m bench``."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from durable_local.engine.events import EventType
 from durable_local.engine.sdk import _PLAYED_WHEN_PAST, build_envelope, mark_past
-from durable_local.runtime.dispatcher import engine_options
+from durable_local.runtime.engine_options import engine_options
 from durable_local.runtime.invoke import orchestrator_handle
 
 from .common import bench_app

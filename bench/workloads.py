@@ -1,4 +1,4 @@
-"""W1–W13 (PERF.md) on durable_local. Each function is one run and returns raw figures.
+"""W1–W13 (docs/BENCHMARKS.md) on durable_local. Each function is one run and returns raw figures.
 
 ``value`` is the headline figure of the run, ``floor`` the SDK floor for the same histories
 (same unit), other keys are details for the notes column.

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from durable_local.app_env import app_process_env
+
 # Trigger binding type -> our kind.
 _KINDS = {
     "orchestrationTrigger": "orchestrator",
@@ -64,6 +66,18 @@ class HostSettings:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+def disabled_setting(function_name: str) -> str | None:
+    """The name of the app setting that disables ``function_name`` when it is "true" or "1"
+    (``AzureWebJobs.<name>.Disabled``, or ``AzureWebJobs_<name>_Disabled`` as Linux hosts
+    spell it), or None if no such setting is set. Names compare case-insensitively, as the
+    host's configuration does."""
+    wanted = {f"azurewebjobs.{function_name}.disabled".lower(), f"azurewebjobs_{function_name}_disabled".lower()}
+    for key, value in os.environ.items():
+        if key.lower() in wanted and value.strip().lower() in ("true", "1"):
+            return key
+    return None
+
+
 @dataclass
 class Registry:
     functions: list[FunctionInfo]
@@ -71,6 +85,9 @@ class Registry:
     activities: dict[str, FunctionInfo]
     entities: dict[str, FunctionInfo]
     http: list[FunctionInfo]
+    # function names disabled by AzureWebJobs.<name>.Disabled: known (an orchestration may name
+    # them) but never run; activity() and entity() do not return them
+    disabled: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, functions: list[FunctionInfo]) -> Registry:
@@ -93,16 +110,33 @@ class Registry:
             activities=index("activity"),
             entities=index("entity"),
             http=[f for f in functions if f.kind == "http"],
+            disabled=frozenset(f.function_name for f in functions if disabled_setting(f.function_name)),
         )
+
+    def is_disabled(self, info: FunctionInfo) -> bool:
+        return info.function_name in self.disabled
 
     def orchestrator(self, name: str) -> FunctionInfo | None:
         return self.orchestrators.get(name.lower())
 
     def activity(self, name: str) -> FunctionInfo | None:
-        return self.activities.get(name.lower())
+        """The activity to run, None if unknown or disabled."""
+        info = self.activities.get(name.lower())
+        return None if info is None or self.is_disabled(info) else info
 
     def entity(self, name: str) -> FunctionInfo | None:
-        return self.entities.get(name.lower())
+        """The entity to run, None if unknown or disabled."""
+        info = self.entities.get(name.lower())
+        return None if info is None or self.is_disabled(info) else info
+
+    def entity_exists(self, name: str) -> bool:
+        """Known (even if disabled): an orchestration may signal or call it."""
+        return name.lower() in self.entities
+
+    def function(self, function_name: str) -> FunctionInfo | None:
+        """A function by its Functions name (case-insensitive, as admin routes resolve it)."""
+        low = function_name.lower()
+        return next((f for f in self.functions if f.function_name.lower() == low), None)
 
     def activity_exists(self, name: str) -> bool:
         return name == HTTP_ACTIVITY or name.lower() in self.activities
@@ -280,10 +314,15 @@ def load_app(app_dir: Path | str, *, apply_settings: bool = True) -> LoadedApp:
     module_name = Path(script).stem
     if not (app_dir / script).exists():
         raise AppLoadError(f"{app_dir / script} not found (is --app-dir the Function App folder?)")
-    # first on sys.path: another app loaded earlier in this process may have its own module_name
-    if str(app_dir) in sys.path:
-        sys.path.remove(str(app_dir))
-    sys.path.insert(0, str(app_dir))
+    # as in the worker: the app's root is the working directory and first on sys.path while
+    # it is imported and indexed (module-level code may open files by relative path)
+    with app_process_env(app_dir):
+        register = _import_register(app_dir, script, module_name)
+        registry = Registry.build(_index_once(register))
+    return LoadedApp(app_dir=app_dir, registry=registry, settings=settings, app_settings=app_settings)
+
+
+def _import_register(app_dir: Path, script: str, module_name: str) -> Any:
     try:
         cached = sys.modules.get(module_name)
         if not _indexed_by_us(cached) or not _module_in(cached, app_dir):
@@ -296,7 +335,10 @@ def load_app(app_dir: Path | str, *, apply_settings: bool = True) -> LoadedApp:
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" ({tb[-1].filename}:{tb[-1].lineno})" if tb else ""
         raise AppLoadError(f"importing {script} failed: {type(exc).__name__}: {exc}{where}") from exc
-    register = _find_register(module)
+    return _find_register(module)
+
+
+def _index_once(register: Any) -> list[FunctionInfo]:
     try:
         # get_functions() may only run once per app object: tests load the same app repeatedly
         functions = _INDEX_CACHE.get(id(register))
@@ -306,5 +348,4 @@ def load_app(app_dir: Path | str, *, apply_settings: bool = True) -> LoadedApp:
         raise
     except Exception as exc:
         raise AppLoadError(f"indexing functions failed: {type(exc).__name__}: {exc}") from exc
-    registry = Registry.build(functions)
-    return LoadedApp(app_dir=app_dir, registry=registry, settings=settings, app_settings=app_settings)
+    return functions

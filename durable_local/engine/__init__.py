@@ -13,7 +13,7 @@ passes ``now`` in and persists what comes out. Public API:
 from __future__ import annotations
 
 from .entity import run_entity_batch
-from .episode import EpisodeResult, run_orchestration_episode
+from .episode import run_orchestration_episode
 from .messages import (
     activity_completed_message,
     activity_failed_message,
@@ -31,6 +31,7 @@ from .messages import (
     terminate_message,
 )
 from .options import HTTP_ACTIVITY, EngineError, EngineOptions, FunctionRegistry, registry_from_functions
+from .result import EpisodeResult
 from .rewind import rewind
 from .status import history_for_status
 

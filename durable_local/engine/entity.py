@@ -24,10 +24,10 @@ from typing import Any
 from durable_local.store.base import InstanceRecord, Message, OrchestrationWorkItem
 
 from . import events as ev
-from .episode import EpisodeResult
 from .events import EventType
 from .messages import ENTITY_REQUEST_EVENT, dumps_compact, entity_instance_id, split_entity_id, to_orchestrator
 from .options import EngineError, EngineOptions
+from .result import EpisodeResult
 
 DEDUP_WINDOW = 200
 _DEDUP_KEY = "processedRequests"
@@ -108,11 +108,8 @@ def run_entity_batch(item: OrchestrationWorkItem, now: datetime, options: Engine
     outgoing: list[Message] = []
     handle = options.resolve_entity(name)
     if handle is None:
-        known = ", ".join(f"'{n}'" for n in options.names("entity"))
-        error = dumps_compact(
-            f"The function '{name}' doesn't exist, is disabled, or is not an entity function. "
-            f"Additional info: The following are the known entity functions: {known}."
-        )
+        # unknown or disabled (AzureWebJobs.<name>.Disabled): every request gets the error
+        error = dumps_compact(options.missing_function_message("entity", name))
         for req in requests:
             msg = _response(req, error, True, now)
             if msg is not None:

@@ -21,7 +21,7 @@ Choices documented for the runtime:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,8 @@ from .events import EventType
 from .messages import EXECUTION_ID_KEY, strip_private
 from .options import EngineOptions
 from .outcome import Outcome
+from .result import EpisodeResult
+from .rewind import rewrite_for_rewind
 
 _COMPLETIONS = {
     EventType.TaskCompleted: "TaskScheduledId",
@@ -45,22 +47,6 @@ _SCHEDULED_KIND = {
     "TimerId": (EventType.TimerCreated,),
 }
 _OVER = TERMINAL_STATES | {"ContinuedAsNew"}
-
-
-@dataclass
-class EpisodeResult:
-    """What the runtime commits with ``Store.commit_orchestration``.
-
-    ``instance`` is None only when no instance exists and nothing created one (all messages
-    dropped); the runtime then just deletes ``consumed``.
-    """
-
-    instance: InstanceRecord | None
-    new_history: list[dict[str, Any]] = field(default_factory=list)
-    replace_history: bool = False
-    outgoing: list[Message] = field(default_factory=list)
-    consumed: list[int] = field(default_factory=list)
-    log: list[str] = field(default_factory=list)
 
 
 class _TaskIndex:
@@ -84,9 +70,9 @@ class _TaskIndex:
         for key, kinds in _SCHEDULED_KIND.items():
             if t in kinds:
                 self.scheduled[key].add(e["EventId"])
-        key = _COMPLETIONS.get(t)
-        if key is not None:
-            self.completed[key].add(e.get(key))
+        completion_key = _COMPLETIONS.get(t)
+        if completion_key is not None:
+            self.completed[completion_key].add(e.get(completion_key))
 
 
 def run_orchestration_episode(item: OrchestrationWorkItem, now: datetime, options: EngineOptions) -> EpisodeResult:
@@ -120,6 +106,24 @@ class _Episode:
         self.log: list[str] = []
         self.started_new = False
         self._index: _TaskIndex | None = None  # built on first use; reset when history changes
+        self._repair_status_row()
+
+    def _repair_status_row(self) -> None:
+        """R4 (a): the history ends with ExecutionCompleted but the row says it is running (a
+        crash or lost reply between the history write and the row write, e.g. the Azure
+        backend's Instances projection). The history is the truth: the row is rewritten from
+        its ExecutionCompleted (this episode's commit saves it) and the messages are dropped as
+        for any finished instance."""
+        if self.record is None or self.status in _OVER or not self.history:
+            return
+        done = next((e for e in reversed(self.history) if e["EventType"] == EventType.ExecutionCompleted), None)
+        if done is None:
+            return
+        status = ev.OrchestrationStatus(done.get("OrchestrationStatus", 0)).name
+        self.log.append(f"repaired the status row: the history ends {status}, the row said {self.status}")
+        self.record.runtime_status = self.status = status
+        self.record.output = done.get("Result")
+        self.record.last_updated_time = self.now
 
     # -- triage ----------------------------------------------------------------------------
 
@@ -182,7 +186,7 @@ class _Episode:
 
     def _accept(self, m: Message) -> bool:
         p = m.payload
-        t = p.get("EventType")
+        t = p["EventType"]  # every message on the orchestrator queue is a history event
         started = self._started()
         if t == EventType.ExecutionStarted:
             self.log.append("dropped an extra ExecutionStarted in the same batch")
@@ -232,8 +236,6 @@ class _Episode:
         return current_started(self.history) or current_started(self.new_events)
 
     def _rewind(self, event: dict[str, Any]) -> None:
-        from .rewind import rewrite_for_rewind  # local: rewind imports this module's helpers
-
         started = self._started()
         assert started is not None
         history, outgoing, notes = rewrite_for_rewind(self.history, self.item.instance_id, self.now, self.options)

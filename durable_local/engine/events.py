@@ -1,7 +1,7 @@
 """Constructors for DurableTask history events, shaped as the extension serializes them.
 
 Field names are DTFx's PascalCase ``[DataMember]`` names and ``EventType`` is the integer
-enum (PROTOCOL.md §2.2, §3.14). Timestamps use the .NET round-trip style with 7 fractional
+enum (PROTOCOL §2.2, §3.14; see docs/ARCHITECTURE.md). Timestamps use the .NET round-trip style with 7 fractional
 digits and a ``Z`` so the SDK's parser always gets an aware UTC datetime.
 """
 

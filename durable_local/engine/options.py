@@ -78,6 +78,14 @@ class EngineOptions:
     def names(self, kind: str) -> Sequence[str]:
         return self.known_names(kind) if self.known_names is not None else ()
 
+    def missing_function_message(self, kind: str, name: str) -> str:
+        """The extension's text for a call to an unknown or disabled function (PROTOCOL §1.2)."""
+        known = ", ".join(f"'{n}'" for n in self.names(kind))
+        return (
+            f"The function '{name}' doesn't exist, is disabled, or is not an {kind} function. "
+            f"Additional info: The following are the known {kind} functions: {known}."
+        )
+
 
 @dataclass
 class FunctionRegistry:
@@ -101,12 +109,12 @@ class FunctionRegistry:
             return hit[0] if hit else n
 
         def known(kind: str) -> Sequence[str]:
-            table: dict[str, Any] = {
+            tables: dict[str, dict[str, tuple[Any, ...]]] = {
                 "orchestrator": self.orchestrators,
                 "activity": self.activities,
                 "entity": self.entities,
-            }.get(kind, {})
-            return [v[0] for v in table.values()]
+            }
+            return [v[0] for v in tables.get(kind, {}).values()]
 
         kwargs: dict[str, Any] = {
             "resolve_orchestrator": resolve_orch,

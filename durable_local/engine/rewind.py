@@ -20,6 +20,7 @@ Failures the orchestrator raised by itself (no failed task) simply re-run the or
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from . import events as ev
 from .events import EventType
 from .messages import activity_work_item, dumps_compact, rewind_message
 from .options import EngineOptions
+from .result import EpisodeResult
 
 _FAILURES = (EventType.TaskFailed, EventType.SubOrchestrationInstanceFailed)
 _SCHEDULING = (
@@ -106,14 +108,10 @@ def rewind(
     now: datetime,
     reason: str | None = None,
     options: EngineOptions | None = None,
-) -> Any:
+) -> EpisodeResult:
     """Pure rewind without running the orchestrator: an EpisodeResult with the whole new
     history (``replace_history=True``), status Running and the re-dispatched work. Prefer
     enqueueing ``messages.rewind_message`` instead: the episode then also re-runs the SDK."""
-    from dataclasses import replace
-
-    from .episode import EpisodeResult
-
     kept, outgoing, notes = rewrite_for_rewind(history, instance.instance_id, now, options)
     kept = [*kept, ev.orchestrator_started(now), ev.execution_rewound(now, reason), ev.orchestrator_completed(now)]
     record = replace(instance, runtime_status="Running", output=None, last_updated_time=now)

@@ -11,11 +11,8 @@ converted back to an aiohttp response.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
-import threading
-import uuid
 from functools import partial
 from typing import Any
 
@@ -24,62 +21,28 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from durable_local.app_loader import FunctionInfo
+from durable_local.bindings.invocation import (
+    BindingError,
+    FunctionContext,
+    OutValue,
+    durable_client_json,
+    finish,
+    prepare,
+    reads_storage,
+)
+from durable_local.bindings.runner import call_user_function, client_env, rpc_base_url
 from durable_local.runtime.context import HostContext
-from durable_local.runtime.worker import run_on_worker
 
-from .auth import durable_key
-from .payloads import RPC_PATH, client_binding
+__all__ = [
+    "FunctionContext",
+    "OutValue",
+    "client_binding_json",
+    "invoke_http_function",
+    "rpc_base_url",
+    "to_aiohttp_response",
+]
 
 log = logging.getLogger("durable_local.http.triggers")
-
-_OUT_DIRECTION = (1, "OUT", "out")
-
-
-class FunctionContext(func.Context):
-    """The ``context`` argument (``func.Context``) for one invocation."""
-
-    def __init__(self, function_name: str, function_directory: str = "") -> None:
-        self._invocation_id = str(uuid.uuid4())
-        self._function_name = function_name
-        self._function_directory = function_directory
-        self._tls = threading.local()
-
-    @property
-    def invocation_id(self) -> str:
-        return self._invocation_id
-
-    @property
-    def thread_local_storage(self) -> Any:
-        return self._tls
-
-    @property
-    def function_name(self) -> str:
-        return self._function_name
-
-    @property
-    def function_directory(self) -> str:
-        return self._function_directory
-
-    @property
-    def trace_context(self) -> Any:
-        return None
-
-    @property
-    def retry_context(self) -> Any:
-        return None
-
-
-class OutValue(func.Out):
-    """Placeholder for output bindings this host does not implement (values are discarded)."""
-
-    def __init__(self) -> None:
-        self.value: Any = None
-
-    def set(self, val: Any) -> None:
-        self.value = val
-
-    def get(self) -> Any:
-        return self.value
 
 
 def _joined(pairs: Any) -> dict[str, str]:
@@ -102,77 +65,29 @@ def to_http_request(request: web.Request, body: bytes, route_params: dict[str, s
     )
 
 
-def rpc_base_url(port: int) -> str:
-    return f"http://127.0.0.1:{port}{RPC_PATH}/"
-
-
 def client_binding_json(ctx: HostContext, request: web.Request, binding: dict[str, Any], port: int) -> str:
-    """The ``durableClient`` value for this request (PROTOCOL §7.1)."""
-    origin = f"{request.scheme}://{request.host}"
-    data = client_binding(
-        origin,
-        ctx.hub_name,
-        rpc_base_url(port),
-        task_hub=binding.get("taskHub") or None,
-        connection_name=binding.get("connectionName") or None,
-        system_key=durable_key(ctx),
-    )
-    return json.dumps(data)
+    """The ``durableClient`` value for this request (PROTOCOL §7.1): URLs on the request's origin."""
+    return durable_client_json(client_env(ctx, f"{request.scheme}://{request.host}", port), binding)
 
 
-def _accepts_context(fi: FunctionInfo) -> bool:
+def http_trigger_data(http_request: func.HttpRequest) -> dict[str, Any]:
+    """Binding data of an HTTP trigger: route parameters, ``query.*``, ``headers.*`` and the
+    properties of a JSON object body, as the host offers them to binding expressions."""
+    data: dict[str, Any] = {"query": dict(http_request.params), "headers": dict(http_request.headers)}
     try:
-        params = inspect.signature(fi.user_function).parameters
-    except (TypeError, ValueError):
-        return False
-    return "context" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        body = json.loads(http_request.get_body() or b"null")
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        data.update(body)
+    data.update(http_request.route_params)
+    return data
 
 
-def build_kwargs(
-    ctx: HostContext, fi: FunctionInfo, request: web.Request, http_request: func.HttpRequest, port: int
-) -> dict[str, Any]:
-    """Arguments by binding name, as the worker passes them."""
-    kwargs: dict[str, Any] = {}
-    for b in fi.bindings:
-        name = b.get("name")
-        if not name or name == "$return":
-            continue
-        btype = b.get("type")
-        if name == fi.trigger_param:
-            kwargs[name] = http_request
-        elif btype == "durableClient":
-            kwargs[name] = client_binding_json(ctx, request, b, port)
-        elif b.get("direction") in _OUT_DIRECTION:
-            log.warning(
-                "function %s: output binding '%s' (%s) is not supported locally; its value is discarded",
-                fi.function_name,
-                name,
-                btype,
-            )
-            kwargs[name] = OutValue()
-        else:
-            log.warning(
-                "function %s: input binding '%s' (%s) is not supported locally; passing None",
-                fi.function_name,
-                name,
-                btype,
-            )
-            kwargs[name] = None
-    if "context" not in kwargs and _accepts_context(fi):
-        kwargs["context"] = FunctionContext(fi.function_name, str(getattr(ctx.app, "app_dir", "")))
-    return kwargs
-
-
-async def call_function(fi: FunctionInfo, kwargs: dict[str, Any]) -> Any:
-    """Async functions run on the worker loop (the SDK's shared aiohttp session lives there);
-    sync ones in the default executor."""
-    if fi.is_async:
-        return await run_on_worker(fi.user_function, **kwargs)
-    loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(None, partial(fi.user_function, **kwargs))
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+def _is_http_return(fi: FunctionInfo) -> bool:
+    return any(b.get("name") == "$return" and b.get("type") == "http" for b in fi.bindings) or not any(
+        b.get("name") == "$return" for b in fi.bindings
+    )
 
 
 def to_aiohttp_response(result: Any) -> web.Response:
@@ -208,13 +123,30 @@ def function_error(fi: FunctionInfo, exc: BaseException) -> web.Response:
 async def invoke_http_function(
     ctx: HostContext, fi: FunctionInfo, request: web.Request, route_params: dict[str, str], port: int
 ) -> web.Response:
-    """Run one HTTP-triggered function end to end; user errors become a logged 500."""
+    """Run one HTTP-triggered function end to end; user errors become a logged 500, binding
+    errors (a missing expression value, storage unreachable) a logged 500 naming the binding."""
     body = await request.read()
     http_request = to_http_request(request, body, route_params)
-    kwargs = build_kwargs(ctx, fi, request, http_request, port)
+    loop = asyncio.get_running_loop()
     try:
-        result = await call_function(fi, kwargs)
-        return to_aiohttp_response(result)
+        env = client_env(ctx, f"{request.scheme}://{request.host}", port)
+        call = partial(
+            prepare,
+            fi,
+            http_request,
+            http_trigger_data(http_request),
+            env,
+            function_directory=str(getattr(ctx.app, "app_dir", "")),
+            skip_types=("http",),
+        )
+        inv = await loop.run_in_executor(None, call) if reads_storage(fi) else call()
+        result = await call_user_function(fi, inv.kwargs)
+        if inv.outputs:
+            await loop.run_in_executor(None, partial(finish, inv, result, env.queue_encoding))
+        return to_aiohttp_response(result if _is_http_return(fi) else None)
+    except BindingError as exc:
+        log.error("Executed 'Functions.%s' (Failed): %s", fi.function_name, exc)
+        return function_error(fi, exc)
     except Exception as exc:
         log.exception("Executed 'Functions.%s' (Failed)", fi.function_name)
         return function_error(fi, exc)

@@ -21,6 +21,8 @@ class HostContext:
     master_key: str | None = None
     system_key: str | None = None
     function_keys: dict[str, str] = field(default_factory=dict)
+    # the listening port once the HTTP server runs (durable client bindings outside HTTP calls)
+    port: int = 0
 
     @property
     def hub_name(self) -> str:

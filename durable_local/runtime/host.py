@@ -6,13 +6,15 @@ pytest fixtures in ``durable_local.testing``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
 
+from durable_local.app_env import app_process_env
 from durable_local.app_loader import LoadedApp, load_app
 from durable_local.runtime import workers
 from durable_local.runtime.clock import Clock
@@ -20,6 +22,7 @@ from durable_local.runtime.context import HostContext
 from durable_local.runtime.dispatcher import Dispatcher
 from durable_local.store import open_store
 from durable_local.store.base import Store
+from durable_local.triggers.manager import TriggerManager
 
 log = logging.getLogger("durable_local.host")
 
@@ -53,10 +56,20 @@ class Host:
         app: LoadedApp | None = None,
         store: Store | None = None,
     ) -> None:
-        self.config = config
+        # The host's own paths mean what they meant where it was started; user code then runs
+        # with the app's root as its working directory, as in the Python worker.
+        self.config = config = replace(
+            config, app_dir=Path(config.app_dir).resolve(), data_dir=Path(config.data_dir).resolve()
+        )
         self.clock = clock or Clock()
-        self.app = app or load_app(config.app_dir)
-        self.store = store or self._open_store()
+        self._app_env = contextlib.ExitStack()
+        self._app_env.enter_context(app_process_env(app.app_dir if app else config.app_dir))
+        try:
+            self.app = app or load_app(config.app_dir)
+            self.store = store or self._open_store()
+        except BaseException:
+            self._app_env.close()
+            raise
         self.ctx = HostContext(
             app=self.app,
             store=self.store,
@@ -68,6 +81,8 @@ class Host:
         pool = workers.WorkerProcesses(self.app.app_dir, count, self.app.settings.default_version) if count else None
         self.dispatcher = Dispatcher(self.ctx, workers=pool)
         self.ctx.notify = self.dispatcher.notify
+        self.triggers = TriggerManager(self.ctx)  # timers (and other non-HTTP triggers)
+        self.triggers.plan()  # a bad trigger is logged now, before the listing
         self._runner: web.AppRunner | None = None
         self.port = config.port
 
@@ -91,6 +106,7 @@ class Host:
 
         if self.port == 0:
             self.port = free_port(self.config.host)
+        self.ctx.port = self.port
         web_app = build_app(self.ctx, port_getter=lambda: self.port)
         self._runner = web.AppRunner(
             web_app,
@@ -103,16 +119,19 @@ class Host:
         await site.start()
         self.dispatcher.start()
         await self.dispatcher.ready()
+        await self.triggers.start()
         log.info("durable_local host listening on %s (store=%s)", self.base_url, self.config.store)
 
     async def stop(self) -> None:
+        await self.triggers.stop()  # no new firings while in-flight work finishes
         await self.dispatcher.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         self.store.close()
+        self._app_env.close()
 
     def route_lines(self) -> list[str]:
         from durable_local.http.server import format_routes
 
-        return format_routes(self.ctx, self.base_url)
+        return format_routes(self.ctx, self.base_url, self.triggers.notes)

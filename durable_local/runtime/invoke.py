@@ -1,4 +1,4 @@
-"""Calling user functions the way the Python worker does (PROTOCOL.md §1.3).
+"""Calling user functions the way the Python worker does (PROTOCOL §1.3; docs/ARCHITECTURE.md 5.1).
 
 Orchestrator and entity handles get the context JSON wrapped in the azure-functions
 context types; activities get their input through ``ActivityTriggerConverter`` and their
@@ -19,6 +19,14 @@ from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
 from durable_local.app_loader import FunctionInfo
+from durable_local.bindings.invocation import (
+    QUEUE_ENCODING_DEFAULT,
+    ClientEnv,
+    Invocation,
+    finish,
+    has_extra_bindings,
+    prepare,
+)
 from durable_local.runtime.worker import run_on_worker, worker_loop
 
 
@@ -74,29 +82,60 @@ def _takes_context(fn: Callable[..., Any]) -> bool:
         return False
 
 
-async def call_activity(info: FunctionInfo, input_text: str | None, run_sync: Callable[..., Any]) -> str | None:
+def activity_trigger_data(arg: Any, instance_id: str) -> dict[str, Any]:
+    """Binding data of an activity trigger: ``instanceId`` and the properties of a JSON object input."""
+    data: dict[str, Any] = dict(arg) if isinstance(arg, dict) else {}
+    data["instanceId"] = instance_id
+    return data
+
+
+def _prepare_activity(info: FunctionInfo, arg: Any, env: ClientEnv | None, instance_id: str) -> Invocation | None:
+    """The bound invocation of an activity that has bindings besides its trigger (None: it has none)."""
+    if not has_extra_bindings(info):
+        return None
+    return prepare(info, arg, activity_trigger_data(arg, instance_id), env)
+
+
+async def call_activity(
+    info: FunctionInfo,
+    input_text: str | None,
+    run_sync: Callable[..., Any],
+    env: ClientEnv | None = None,
+    instance_id: str = "",
+) -> str | None:
     """Run one activity; raises whatever the user code raises. ``run_sync(fn)`` runs a sync
-    function off the event loop (the dispatcher's thread pool)."""
+    function off the event loop (the dispatcher's thread pool). Bindings besides the trigger
+    (durable client, storage inputs and outputs) are prepared and written off the loop too;
+    outputs only once the activity returned."""
     arg = decode_activity_input(input_text)
-    kwargs = activity_kwargs(info, arg)
+    inv = await run_sync(lambda: _prepare_activity(info, arg, env, instance_id)) if has_extra_bindings(info) else None
+    kwargs = inv.kwargs if inv is not None else activity_kwargs(info, arg)
     if info.is_async:
         result = await run_on_worker(info.user_function, **kwargs)
     else:
         result = await run_sync(lambda: info.user_function(**kwargs))
         if inspect.isawaitable(result):
             result = await result
+    if inv is not None and inv.outputs:
+        await run_sync(lambda: finish(inv, result, env.queue_encoding if env else QUEUE_ENCODING_DEFAULT))
     return encode_activity_result(result)
 
 
-def call_activity_sync(info: FunctionInfo, input_text: str | None) -> str | None:
+def call_activity_sync(
+    info: FunctionInfo, input_text: str | None, env: ClientEnv | None = None, instance_id: str = ""
+) -> str | None:
     """``call_activity`` for a worker process: blocks; async functions run on the worker loop."""
-    kwargs = activity_kwargs(info, decode_activity_input(input_text))
+    arg = decode_activity_input(input_text)
+    inv = _prepare_activity(info, arg, env, instance_id)
+    kwargs = inv.kwargs if inv is not None else activity_kwargs(info, arg)
     if info.is_async:
         result = asyncio.run_coroutine_threadsafe(info.user_function(**kwargs), worker_loop()).result()
     else:
         result = info.user_function(**kwargs)
         if inspect.isawaitable(result):
             result = asyncio.run_coroutine_threadsafe(maybe_await(result), worker_loop()).result()
+    if inv is not None and inv.outputs:
+        finish(inv, result, env.queue_encoding if env else QUEUE_ENCODING_DEFAULT)
     return encode_activity_result(result)
 
 

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from durable_local.app_loader import AppLoadError
-from durable_local.engine.episode import EpisodeResult
+from durable_local.bindings.invocation import ClientEnv
+from durable_local.engine.result import EpisodeResult
+from durable_local.runtime.engine_options import engine_options
 from durable_local.store.base import OrchestrationWorkItem
 
 log = logging.getLogger("durable_local.workers")
@@ -106,9 +108,12 @@ class WorkerProcesses:
             raise WorkerError(value)
         return value  # type: ignore[no-any-return]
 
-    async def activity(self, name: str, input_text: str | None) -> tuple[str, str | None, str]:
-        """("ok", result text, "") or ("failed", reason, details)."""
-        return await self._activities.submit((name, input_text))  # type: ignore[no-any-return]
+    async def activity(
+        self, name: str, input_text: str | None, env: ClientEnv | None = None, instance_id: str = ""
+    ) -> tuple[str, str | None, str]:
+        """("ok", result text, "") or ("failed", reason, details). ``env`` and ``instance_id``
+        feed the activity's bindings (durable client, binding expressions)."""
+        return await self._activities.submit((name, input_text, env, instance_id))  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -166,10 +171,12 @@ _threads: Any = None  # the worker's thread pool for sync activities, as the Pyt
 def _init_worker(app_dir: str, default_version: str, log_level: int) -> None:
     global _options, _registry
     logging.basicConfig(level=log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    from durable_local.app_env import adopt_app_env
     from durable_local.app_loader import load_app
-    from durable_local.runtime.dispatcher import engine_options
 
     global _threads
+    # this process exists for the app: its working directory and import path stay the worker's
+    adopt_app_env(app_dir)
     app = load_app(app_dir)
     _registry = app.registry
     _options = engine_options(app.registry, default_version)
@@ -186,7 +193,7 @@ def _run_episodes(chunk: list[tuple[OrchestrationWorkItem, datetime]]) -> list[t
     return [_run_episode(item, now) for item, now in chunk]
 
 
-def _run_activities(chunk: list[tuple[str, str | None]]) -> list[tuple[str, str | None, str]]:
+def _run_activities(chunk: list[tuple[str, str | None, Any, str]]) -> list[tuple[str, str | None, str]]:
     # concurrently, like the worker's thread pool: one slow (I/O-bound) activity in a chunk
     # must not hold the others back
     if len(chunk) == 1:
@@ -208,15 +215,17 @@ def _run_episode(item: OrchestrationWorkItem, now: datetime) -> tuple[str, Any]:
         return "error", f"{type(exc).__name__}: {exc}{at}"
 
 
-def _run_activity(name: str, input_text: str | None) -> tuple[str, str | None, str]:
+def _run_activity(
+    name: str, input_text: str | None, env: Any = None, instance_id: str = ""
+) -> tuple[str, str | None, str]:
     from durable_local.engine.messages import activity_failure_reason
     from durable_local.runtime import invoke
 
     info = _registry.activity(name)
     try:
-        if info is None:
-            raise LookupError(f"The function '{name}' doesn't exist, is disabled, or is not an activity")
-        return "ok", invoke.call_activity_sync(info, input_text), ""
+        if info is None:  # disabled: the orchestration sees a failed task, as in the extension
+            return "failed", _options.missing_function_message("activity", name), ""
+        return "ok", invoke.call_activity_sync(info, input_text, env, instance_id), ""
     except Exception as exc:  # the user's failure becomes TaskFailed, as in the extension
         logging.getLogger("durable_local.dispatch").info("activity %s failed: %s: %s", name, type(exc).__name__, exc)
         reason, details = activity_failure_reason(name, exc)

@@ -59,7 +59,13 @@ def open_store(kind: str, data_dir: Path, **opts: Any) -> Store:
         filename = opts.pop("filename", DEFAULT_SQLITE_FILE)
         return SqliteStore(Path(data_dir) / filename, **opts)
     if kind == "azure":
-        from .azure import AzureStore  # type: ignore[import-not-found]  # arrives with the Azure backend
+        try:
+            from .azure import AzureStore
+        except ImportError as exc:  # the clients are the optional `azure` extra
+            raise StoreError(
+                f"the Azure Storage backend needs the Azure SDK clients ({exc.name} is missing): "
+                "pip install 'durable-local[azure]'"
+            ) from None
 
-        return AzureStore(data_dir=data_dir, **opts)  # type: ignore[no-any-return]
+        return AzureStore(data_dir=data_dir, **opts)
     raise ValueError(f"unknown store kind {kind!r} (expected memory, sqlite or azure)")

@@ -36,7 +36,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,8 @@ from .azure_codec import (
     table_prefix,
 )
 from .azure_conn import DEFAULT_HUB, DEV_STORAGE, endpoint_of, expand_connection_string, storage_errors
-from .azure_episodes import EpisodeMixin
+from .azure_episodes import Claim, EpisodeMixin
+from .azure_hoststate import AzureHostState
 from .azure_http import http_session, is_loopback
 from .azure_queues import Queues
 from .azure_tables import Sentinel, Stale, Tables
@@ -85,21 +86,10 @@ from .base import (
 __all__ = ["DEFAULT_HUB", "DEV_STORAGE", "AzureStore", "expand_connection_string", "open_azure_store"]
 
 
-@dataclass
-class _Claim:
-    """A live orchestration lease held by this process."""
-
-    instance_id: str
-    token: str
-    sentinel: Sentinel  # as written by the claim (its etag guards the commit)
-    expires: datetime
-    history: list[dict[str, Any]]  # as handed out (the commit extends it for the cache)
-
-
-class AzureStore(EpisodeMixin, ActivityMixin):
+class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
     """``Store`` on Azure Storage (or Azurite); see the module docstring for the mapping.
     Episodes (claim / commit / abandon) are in azure_episodes.py, activities in
-    azure_activities.py."""
+    azure_activities.py, host state for triggers in azure_hoststate.py."""
 
     def __init__(
         self,
@@ -131,8 +121,8 @@ class AzureStore(EpisodeMixin, ActivityMixin):
         self._act_lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="azure-store")
         self._closed = False
-        self._claims: dict[str, _Claim] = {}  # by token
-        self._leases: dict[str, _Claim] = {}  # latest claim per instance id
+        self._claims: dict[str, Claim] = {}  # by token
+        self._leases: dict[str, Claim] = {}  # latest claim per instance id
         timeouts = {"connection_timeout": timeout, "read_timeout": max(timeout, 30.0)}
         loopback = is_loopback(endpoint_of(conn))
 
@@ -403,6 +393,7 @@ class AzureStore(EpisodeMixin, ActivityMixin):
                 except ResourceNotFoundError:
                     pass
             self.queues.delete_all()
+            self.delete_host_state()
             try:
                 self._container.delete_container()
             except ResourceNotFoundError:

@@ -49,6 +49,7 @@ class _Msg:
     dequeue_count: int = 0
     lease_token: str | None = None  # activity leases live on the message
     lease_expires: datetime | None = None
+    lease_owner: str | None = None
 
     def out(self) -> Message:
         return Message(
@@ -78,6 +79,8 @@ class MemoryStore:
         self._instances: dict[str, InstanceRecord] = {}
         self._history: dict[str, list[dict[str, Any]]] = {}
         self._messages: dict[int, _Msg] = {}  # insertion order == id order
+        self._host_values: dict[str, str] = {}
+        self._host_locks: dict[str, tuple[str, datetime]] = {}  # name -> (owner, expires)
         self._leases: dict[str, _Lease] = {}  # orchestration leases by instance id
         self._next_id = 1
         self._closed = False
@@ -141,7 +144,8 @@ class MemoryStore:
 
     def get_history(self, instance_id: str) -> list[dict[str, Any]]:
         with self._lock:
-            return json_copy(self._history.get(instance_id, []))
+            history: list[dict[str, Any]] = json_copy(self._history.get(instance_id, []))
+            return history
 
     def query_instances(self, query: InstanceQuery) -> QueryResult:
         after = decode_continuation(query.continuation)
@@ -302,6 +306,7 @@ class MemoryStore:
                     continue
                 m.lease_token = new_token()
                 m.lease_expires = now + timedelta(seconds=lease_seconds)
+                m.lease_owner = owner
                 out.append(m.out())
         return out
 
@@ -326,10 +331,25 @@ class MemoryStore:
                 return  # re-claimed by another worker after our lease expired
             stored.lease_token = None
             stored.lease_expires = None
+            stored.lease_owner = None
             stored.dequeue_count += 1
             visible = self._clock_after(delay_seconds)
             if visible is not None:
                 stored.visible_at = visible
+
+    def release_dead_leases(self, is_dead: Callable[[str], bool]) -> int:
+        """Release the orchestration and activity leases of the owners ``is_dead`` selects
+        (as the SQLite store does); returns how many leases were freed."""
+        with self._lock:
+            dead = [iid for iid, lease in self._leases.items() if is_dead(lease.owner)]
+            for iid in dead:
+                del self._leases[iid]
+            n = len(dead)
+            for m in self._messages.values():
+                if m.lease_owner is not None and is_dead(m.lease_owner):
+                    m.lease_token = m.lease_expires = m.lease_owner = None
+                    n += 1
+        return n
 
     # -- introspection and repair ------------------------------------------------------------
     def count_messages(self, queue: str | None = None, target: str | None = None) -> int:
@@ -350,6 +370,29 @@ class MemoryStore:
             etag = (old.etag if old else 0) + 1
             self._instances[record.instance_id] = replace(normalized(record), etag=etag)
             record.etag = etag
+
+    # -- host state ------------------------------------------------------------------------------
+    def get_host_value(self, key: str) -> str | None:
+        with self._lock:
+            return self._host_values.get(key)
+
+    def put_host_value(self, key: str, value: str) -> None:
+        with self._lock:
+            self._host_values[key] = str(value)
+
+    def acquire_host_lock(self, name: str, owner: str, now: datetime, seconds: float) -> bool:
+        now = utc(now)
+        with self._lock:
+            held = self._host_locks.get(name)
+            if held is not None and held[0] != owner and held[1] > now:
+                return False
+            self._host_locks[name] = (owner, now + timedelta(seconds=seconds))
+            return True
+
+    def release_host_lock(self, name: str, owner: str) -> None:
+        with self._lock:
+            if name in self._host_locks and self._host_locks[name][0] == owner:
+                del self._host_locks[name]
 
     def close(self) -> None:
         with self._lock:

@@ -18,8 +18,8 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-from durable_local.engine.episode import EpisodeResult
 from durable_local.engine.events import EventType, OrchestrationStatus, parse_timestamp
+from durable_local.engine.result import EpisodeResult
 from durable_local.store.base import OrchestrationWorkItem
 
 from . import parity, tracing
@@ -81,9 +81,10 @@ def _outcome(result: EpisodeResult) -> tuple[str, str | None, datetime] | None:
 
 
 def _execution_start(item: OrchestrationWorkItem, result: EpisodeResult) -> datetime | None:
-    events: list[dict[str, Any]] = list(item.history) + list(result.new_history)
-    if result.replace_history is not None:
-        events = list(result.replace_history)
+    # replace_history: new_history is the whole history (a rewind or a new execution rewrote it)
+    events: list[dict[str, Any]] = list(result.new_history)
+    if not result.replace_history:
+        events = list(item.history) + events
     starts = [e for e in events if e.get("EventType") == EventType.ExecutionStarted]
     return parse_timestamp(starts[-1]["Timestamp"]) if starts else None
 

@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from durable_local.engine.episode import EpisodeResult
 from durable_local.engine.events import EventType, parse_timestamp
+from durable_local.engine.result import EpisodeResult
 from durable_local.store.base import Message, OrchestrationWorkItem
 
 OFFLOAD_BYTES = 45 * 1024

@@ -23,8 +23,8 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
-from durable_local.engine.episode import EpisodeResult
 from durable_local.engine.events import EventType, parse_timestamp
+from durable_local.engine.result import EpisodeResult
 from durable_local.store.base import OrchestrationWorkItem
 
 MAX_LINKS = 100_000

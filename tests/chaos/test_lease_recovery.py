@@ -66,11 +66,11 @@ async def test_an_activity_is_not_run_twice_when_its_lease_expires_under_a_virtu
     original = invoke.call_activity
     async with running_host(REPO, store="sqlite", data_dir=tmp_path / "d") as h:
 
-        async def slow(info, input_text, run_sync):  # type: ignore[no-untyped-def]
+        async def slow(info, input_text, run_sync, *args):  # type: ignore[no-untyped-def]
             calls[info.durable_name] += 1
             h.clock_advance(seconds=3600)  # far beyond LEASE_SECONDS while the activity runs
             await asyncio.sleep(0.3)
-            return await original(info, input_text, run_sync)
+            return await original(info, input_text, run_sync, *args)
 
         monkeypatch.setattr(invoke, "call_activity", slow)
         code, _, _ = await h.post("/api/inventory/SKU-LJ", json={"quantity": 5})

@@ -149,3 +149,18 @@ async def _custom_step_is(host: HostHarness, oid: str, step: str) -> bool:
 
 async def _inventory_is(host: HostHarness, sku: str, expected: dict[str, Any]) -> bool:
     return await inventory_of(host, sku) == expected
+
+
+async def test_the_scheduled_reconciler_releases_a_terminated_orders_stock(host: HostHarness) -> None:
+    sku, oid = unique("SKU-TMR").upper(), unique("tmr")
+    await stock(host, sku, INITIAL)
+    await host.post("/api/orders", json=make_order(oid, [(sku, QUANTITY, 90_000)]))
+    await host.wait_until(lambda: _custom_step_is(host, oid, "awaiting_approval"), what="awaiting_approval")
+    code, _, _ = await host.post(f"{WEBHOOK}/instances/{oid}/terminate", params={"reason": "operator"})
+    assert code == 202
+    await host.wait_for(oid, ("Terminated",))
+    held = await inventory_of(host, sku)
+    assert held is not None and held["holders"] == {oid: {"line-1": QUANTITY}}
+    host.clock_advance(minutes=5)  # the timer trigger's schedule: every five minutes
+    expected = {"sku": sku, "quantity": INITIAL, "reserved": 0, "available": INITIAL, "holders": {}}
+    await host.wait_until(lambda: _inventory_is(host, sku, expected), what="the scheduled reconciler's release")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from durable_local.engine.episode import EpisodeResult
 from durable_local.engine.events import format_timestamp
+from durable_local.engine.result import EpisodeResult
 from durable_local.store.base import InstanceRecord, Message, OrchestrationWorkItem
 from durable_local.testing import running_host
 from durable_local.tools import parity

@@ -10,7 +10,7 @@ import pytest
 from durable_local.app_loader import load_app
 from durable_local.cli import main
 from durable_local.engine.replay import NONDETERMINISM_HINT
-from durable_local.runtime.dispatcher import engine_options
+from durable_local.runtime.engine_options import engine_options
 from durable_local.tools.history_file import HistoryFile, read_history_file
 from durable_local.tools.replay import Replayer
 from tests.tools import flows
