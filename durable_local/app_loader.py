@@ -176,6 +176,17 @@ def load_local_settings(app_dir: Path, *, apply: bool = True) -> dict[str, str]:
     return values
 
 
+def local_http_port(app_dir: Path) -> int | None:
+    """``Host.LocalHttpPort`` of local.settings.json, the port `func start` listens on; None if unset."""
+    path = app_dir / "local.settings.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig")) if path.exists() else {}
+        port = (data.get("Host") or {}).get("LocalHttpPort")
+        return None if port in (None, "") else int(port)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise AppLoadError(f"local.settings.json Host.LocalHttpPort must be a port number ({exc})") from None
+
+
 _INDEX_CACHE: dict[int, list[FunctionInfo]] = {}
 _SETTING_REF = re.compile(r"^%([^%]+)%$")
 

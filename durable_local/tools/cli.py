@@ -11,30 +11,53 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from durable_local.console import error, one_line
+
 COMMANDS = ("replay", "export", "lint")
 
 
-def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register the tool subcommands on the main parser's subparsers."""
-    r = sub.add_parser("replay", help="re-run stored or exported histories through the current code")
+def add_subcommands(sub: argparse._SubParsersAction, **parser_kw: Any) -> None:  # type: ignore[type-arg]
+    """Register the tool subcommands on the main parser's subparsers (``parser_kw``: the main
+    parser's epilog and formatter, so every command's help looks alike)."""
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", **parser_kw)
+
+    r = add("replay", "re-run stored or exported histories through the current code (exit 1 on divergence)")
     _store_args(r)
-    r.add_argument("files", nargs="*", type=Path, help="history files or directories of them (*.json)")
-    r.add_argument("--instance", action="append", default=[], help="replay this stored instance (repeatable)")
+    r.add_argument("files", nargs="*", type=Path, metavar="FILE", help="history files or folders of them (*.json)")
+    r.add_argument(
+        "--instance", action="append", default=[], metavar="ID", help="replay this stored instance (repeatable)"
+    )
     r.add_argument("--all", action="store_true", help="replay every orchestration instance in the store")
-    r.add_argument("--no-locate", action="store_true", help="skip the (slow) source-line search")
-    e = sub.add_parser("export", help="write an instance's metadata and full history as JSON")
+    r.add_argument("--no-locate", action="store_true", help="skip the (slow) search for the source line")
+    e = add("export", "write an instance's metadata and full history as JSON")
     _store_args(e)
-    e.add_argument("instance_id")
-    e.add_argument("--out", type=Path, help="output file (default: stdout)")
-    lint = sub.add_parser("lint", help="check orchestrators for non-deterministic code (exit 1 on findings)")
-    lint.add_argument("path", nargs="?", type=Path, default=Path("."))
-    lint.add_argument("--no-load", action="store_true", help="do not import the app to check function names")
+    e.add_argument("instance_id", metavar="INSTANCE_ID", help="the instance to export")
+    e.add_argument("--out", type=Path, metavar="FILE", help="output file (default: stdout)")
+    lint = add("lint", "check orchestrators for non-deterministic code (exit 1 on findings)")
+    lint.add_argument(
+        "path", nargs="?", type=Path, default=Path("."), metavar="PATH", help="app folder or file (default: .)"
+    )
+    lint.add_argument(
+        "--no-load", action="store_true", help="do not import the app to check the function names it calls"
+    )
 
 
 def _store_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--app-dir", type=Path, default=Path("."))
-    p.add_argument("--store", choices=["sqlite", "memory", "azure"], default="sqlite")
-    p.add_argument("--data-dir", type=Path, default=Path(".durable"))
+    p.add_argument(
+        "--app-dir", type=Path, default=Path("."), metavar="DIR", help="folder holding function_app.py (default: .)"
+    )
+    p.add_argument(
+        "--store", choices=["sqlite", "memory", "azure"], default="sqlite", help="the host's store (default: sqlite)"
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".durable"),
+        metavar="DIR",
+        help="folder of the SQLite store (default: .durable)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
             return _export(args)
         return _lint(args)
     except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(one_line(exc))
 
 
 def _open_store(args: argparse.Namespace, hub_name: str | None = None):  # type: ignore[no-untyped-def]
@@ -69,8 +91,7 @@ def _replay(args: argparse.Namespace) -> int:
     from durable_local.app_loader import AppLoadError, load_app
 
     if not (args.files or args.instance or args.all):
-        print("error: give history FILEs, --instance ID or --all", file=sys.stderr)
-        return 2
+        return error("give history FILEs, --instance ID or --all")
     # paths given by the user mean what they meant where the command ran; the histories then
     # replay with the app's root as the working directory, as its code runs in the worker
     args.files = [Path(f).resolve() for f in args.files]
@@ -78,8 +99,7 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         app = load_app(args.app_dir)
     except AppLoadError as exc:
-        print(f"error: the app failed to load: {exc}", file=sys.stderr)
-        return 2
+        return error(f"the app failed to load: {one_line(exc)}")
     with app_process_env(app.app_dir):
         return _replay_loaded(args, app)
 

@@ -129,3 +129,15 @@ def test_replay_prints_no_orchestrator_log_line(
     assert main(["replay", "--app-dir", str(REPO), str(CORPUS)]) == 0, capsys.readouterr().out
     # OrderSaga logs "order …: reserving …" through its replay-safe logger when it really runs
     assert [r.getMessage() for r in caplog.records if r.name.startswith("orders.")] == []
+
+
+def test_sdk_start_up_notices_are_hidden_unless_verbose() -> None:
+    from durable_local.cli import QUIET_NOTICES, SdkNoticeFilter
+
+    def record(name: str, msg: str) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.INFO, __file__, 1, msg, None, None)
+
+    quiet = SdkNoticeFilter()
+    for notice in QUIET_NOTICES:
+        assert not quiet.filter(record("azure.functions.DurableFunctions", notice + " ... not be repeated."))
+    assert quiet.filter(record("durable_local.trace", "o-1: orchestration OrderSaga completed after 1.000 s"))
