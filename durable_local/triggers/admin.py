@@ -27,6 +27,7 @@ from typing import Any
 
 import azure.functions as func
 from aiohttp import web
+from azure.functions.blob import InputStream as BlobInputStream
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
@@ -113,7 +114,8 @@ def _blob(fi: FunctionInfo, text: str | None) -> tuple[Any, dict[str, Any]]:
         raise BadInput(f"Function '{fi.function_name}' (blobTrigger): blob '{path}' does not exist")
     data, properties, uri = found
     name = path.split("/", 1)[1]
-    stream = func.InputStream(data=data, name=path, uri=uri, length=len(data), blob_properties=properties)
+    # the concrete stream: `func.InputStream` is the abstract interface, whose instances read nothing
+    stream = BlobInputStream(data=data, name=path, uri=uri, length=len(data), blob_properties=properties)
     return stream, {"name": name, "blobTrigger": path, "Uri": uri}
 
 
