@@ -28,7 +28,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from durable_local.app_loader import FunctionInfo
 from durable_local.runtime.context import HostContext
-from durable_local.triggers.admin import invoke as admin_invoke
+from durable_local.triggers import admin as admin_functions
 
 from . import durable_api, starter
 from .auth import admin_authorized, durable_authorized, function_authorized, is_loopback
@@ -124,7 +124,7 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
             return web.json_response(body)
         parts = rest.strip("/").split("/")
         if len(parts) == 2 and parts[0].lower() == "functions" and request.method == "POST":
-            return await admin_invoke(ctx, request, unquote(parts[1]))  # run a non-HTTP function
+            return await admin_functions.invoke(ctx, request, unquote(parts[1]))  # run a non-HTTP function
         return web.Response(status=404)
 
     async def app_function(request: web.Request, rest: str) -> web.StreamResponse | None:
@@ -173,6 +173,7 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
         return web.Response(status=404)
 
     app = web.Application(client_max_size=CLIENT_MAX_SIZE)
+    admin_functions.install(app)  # POST /admin/functions/{name} runs in the background
     starter.install(app, ctx)  # durable starts: commits on dedicated threads (group commit)
     from durable_local.dashboard import add_dashboard_routes
 

@@ -8,23 +8,10 @@ from pathlib import Path
 import pytest
 
 from durable_local.runtime.clock import VirtualClock
-from durable_local.testing import HostHarness, running_host
-from durable_local.triggers.timer import TimerListener
-from tests.triggers.triggerkit import TIMER_APP, ExecutionLog
+from durable_local.testing import running_host
+from tests.triggers.triggerkit import TIMER_APP, ExecutionLog, idle, timer
 
 UTC = timezone.utc
-
-
-def timer(h: HostHarness, name: str) -> TimerListener:
-    listener = h.host.triggers.listeners[name]
-    assert isinstance(listener, TimerListener)
-    return listener
-
-
-async def idle(h: HostHarness, name: str) -> None:
-    """Wait until the timer sleeps towards an occurrence still ahead (it has handled the past)."""
-    t = timer(h, name)
-    await h.wait_until(lambda: t.next_due is not None and t.next_due > h.clock.now(), what=f"{name} idle")
 
 
 async def test_a_month_of_a_daily_schedule_fires_once_a_day(
@@ -144,7 +131,8 @@ async def test_a_malformed_schedule_is_one_error_line_and_the_rest_runs(
         lines = h.host.route_lines()
         code, body, _ = await h.get("/api/ping")
     expected = (
-        "Function 'timer_a' (timerTrigger): schedule '61 * * * * *' is not a valid NCRONTAB expression: "
+        "Function 'timer_a' (timerTrigger): schedule '61 * * * * *' (app setting SCHEDULE_A) is not a valid NCRONTAB "
+        "expression: "
         "second field: 61 is outside 0-59"
     )
     assert f"        timer_a: timerTrigger (error: {expected})" in lines
