@@ -38,7 +38,7 @@ from durable_local.runtime.owners import claim_owner, make_owner, owned_by, owne
 from durable_local.runtime.workers import WorkerError, WorkerProcesses
 from durable_local.runtime.writes import WriteBatcher
 from durable_local.store.base import ACTIVITY_QUEUE, ConflictError, Message, OrchestrationWorkItem, StoreError
-from durable_local.tools.observe import after_episode
+from durable_local.tools.observe import after_commit, after_episode
 
 log = logging.getLogger("durable_local.dispatch")
 T = TypeVar("T")
@@ -315,9 +315,8 @@ class Dispatcher:
 
     def _commit_episode(self, item: OrchestrationWorkItem, result: EpisodeResult, seconds: float) -> bool:
         after_episode(item, result, seconds)  # parity warnings, trace links, spans
-        for line in result.log:
-            log.info("%s: %s", item.instance_id, line)
         self._store_result(item, result, result.consumed)
+        after_commit(item, result)  # engine notes, entity operation failures, orchestration outcomes
         return any(m.queue == ACTIVITY_QUEUE for m in result.outgoing)  # new activity work?
 
     def _store_result(self, item: OrchestrationWorkItem, result: EpisodeResult, consumed: list[int]) -> None:
