@@ -188,7 +188,7 @@ def local_http_port(app_dir: Path) -> int | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig")) if path.exists() else {}
         port = (data.get("Host") or {}).get("LocalHttpPort")
-        return None if port in (None, "") else int(port)
+        return None if port is None or port == "" else int(port)
     except (ValueError, TypeError, AttributeError) as exc:
         raise AppLoadError(f"local.settings.json Host.LocalHttpPort must be a port number ({exc})") from None
 
@@ -330,8 +330,10 @@ def _indexed_by_us(module: Any) -> bool:
 
 
 def _module_in(module: Any, app_dir: Path) -> bool:
-    path = getattr(module, "__file__", None)
-    return bool(path) and Path(path).resolve().is_relative_to(app_dir)
+    path: str | None = getattr(module, "__file__", None)
+    if not path:
+        return False
+    return Path(path).resolve().is_relative_to(app_dir)
 
 
 def _forget_app_modules(app_dir: Path, module_name: str) -> None:

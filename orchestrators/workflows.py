@@ -58,7 +58,7 @@ def main_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any,
         set_step(context, "compensating")
         yield from refund_charge(context, charge_key_of(payment_instance), "fulfillment_failed")
         committed = [(c["sku"], c["quantity"]) for c in fulfillment.get("committed", [])]
-        yield from undo_inventory(context, [], committed)
+        yield from undo_inventory(context, f"{context.instance_id}:fulfillment", None, [], committed)
         set_step(context, "fulfillment_failed")
         return {
             "status": "fulfillment_failed",

@@ -121,14 +121,14 @@ class WorkerProcesses:
         status, value = await self._episodes[home].submit((item, now))
         if status != "ok":
             raise WorkerError(value)
-        return value  # type: ignore[no-any-return]
+        return value
 
     async def activity(
         self, name: str, input_text: str | None, env: ClientEnv | None = None, instance_id: str = ""
     ) -> tuple[str, str | None, str]:
         """("ok", result text, "") or ("failed", reason, details). ``env`` and ``instance_id``
         feed the activity's bindings (durable client, binding expressions)."""
-        return await self._activities.submit((name, input_text, env, instance_id))  # type: ignore[no-any-return]
+        return await self._activities.submit((name, input_text, env, instance_id))
 
     async def session_stats(self) -> list[tuple[int, int]]:
         """(hits, misses) of each worker process's extended-session cache (diagnostics)."""

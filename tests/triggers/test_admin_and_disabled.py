@@ -95,4 +95,3 @@ def test_an_admin_input_becomes_a_queue_message_for_a_queue_trigger() -> None:
     msg, data = trigger_value(Ctx(), fi, "order-17")  # type: ignore[arg-type]
     assert msg.get_body() == b"order-17" and msg.dequeue_count == 1 and msg.id == data["Id"]
     assert data["queueTrigger"] == "order-17"
-
