@@ -62,7 +62,6 @@ def _finish(
     context: df.DurableOrchestrationContext, state: SagaState, status: str, reason: str | None = None
 ) -> dict[str, Any]:
     set_step(context, status, **({"reason": reason} if reason else {}))
-    replay_safe_logger(context).info("order %s: %s%s", state.order_id, status, f" ({reason})" if reason else "")
     return OrderResult(
         order_id=state.order_id,
         status=status,
