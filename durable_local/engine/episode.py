@@ -85,10 +85,10 @@ def current_started(history: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def episode_time(history: list[dict[str, Any]], now: datetime) -> datetime:
     """``now``, but never before the last OrchestratorStarted (the SDK clock only moves on)."""
-    last = max(
-        (ev.parse_timestamp(e["Timestamp"]) for e in history if e["EventType"] == EventType.OrchestratorStarted),
-        default=None,
-    )
+    # The latest OrchestratorStarted is the largest: each one was this function's result, never
+    # before the ones already stored. Looking from the end keeps a long history O(1) here.
+    latest = next((e for e in reversed(history) if e["EventType"] == EventType.OrchestratorStarted), None)
+    last = None if latest is None else ev.parse_timestamp(latest["Timestamp"])
     return now if last is None or now >= last else last
 
 
@@ -116,7 +116,12 @@ class _Episode:
         for any finished instance."""
         if self.record is None or self.status in _OVER or not self.history:
             return
-        done = next((e for e in reversed(self.history) if e["EventType"] == EventType.ExecutionCompleted), None)
+        done = None
+        for e in reversed(self.history):  # only the last episode can hold it: O(1), not O(history)
+            if e["EventType"] == EventType.ExecutionCompleted:
+                done = e
+            if done is not None or e["EventType"] == EventType.OrchestratorStarted:
+                break
         if done is None:
             return
         status = ev.OrchestrationStatus(done.get("OrchestrationStatus", 0)).name
