@@ -33,6 +33,11 @@ def step_key(context: df.DurableOrchestrationContext, step: str) -> str:
     return f"{context.instance_id}:{step}"
 
 
+def invalid_input(exc: ValidationError, limit: int = 500) -> str:
+    """``"invalid_input: items.0.quantity: Input should be ...; ..."``: the fields, as the routes name them."""
+    return ("invalid_input: " + "; ".join(f"{e['field']}: {e['message']}" for e in field_errors(exc)))[:limit]
+
+
 def error_summary(exc: BaseException, limit: int = 500) -> str:
     """First part of a task failure (the SDK appends the host's long ``Details`` after `` \\n ``)."""
     return str(exc).split(" \n ", 1)[0].strip()[:limit]

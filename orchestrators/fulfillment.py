@@ -20,6 +20,7 @@ from orchestrators.common import (
     claim,
     entity_fan_out,
     error_summary,
+    invalid_input,
     release_holdings,
     set_step,
     step_key,
@@ -43,7 +44,7 @@ def FulfillmentOrchestrator(context: df.DurableOrchestrationContext) -> Generato
     try:
         request = FulfillmentInput.model_validate(context.get_input())
     except ValidationError as exc:
-        return _failed(f"invalid_input: {exc.error_count()} error(s)", [])
+        return _failed(invalid_input(exc), [])
     lines: list[Line] = [(line.sku, line.quantity) for line in request.lines]
     skus = [sku for sku, _ in lines]
     holder = context.instance_id if request.reserve_first else (request.holder or request.order_id)

@@ -31,6 +31,7 @@ from orchestrators.common import (
     entity_fan_out,
     error_summary,
     finish_or_cancel,
+    invalid_input,
     set_step,
     step_key,
     wait_for_approval,
@@ -98,7 +99,7 @@ def OrderSaga(context: df.DurableOrchestrationContext) -> Generator[Any, Any, di
         saga_input = OrderSagaInput.model_validate(context.get_input())
     except ValidationError as exc:
         state = SagaState(order_id=context.instance_id, total_cents=0)
-        return _finish(context, state, "failed", f"invalid_input: {exc.error_count()} error(s)")
+        return _finish(context, state, "failed", invalid_input(exc))
     order = saga_input.order
     state = SagaState(
         order_id=order.order_id,

@@ -210,7 +210,7 @@ class TimerListener:
             )
         finally:
             renew.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failed renewal ends here
                 await renew
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(store.release_host_lock, self.lock_name, self.owner)

@@ -130,3 +130,18 @@ def test_main_orchestrator_stops_when_payment_fails():
     state = run_orchestrator("main_orchestrator", h)
     assert state["output"] == {"status": "payment_failed", "reason": "card_declined"}
     assert len(actions(state)) == 1
+
+
+def test_main_orchestrator_names_each_invalid_field_as_the_routes_do():
+    out = run_orchestrator("main_orchestrator", History("main_orchestrator", {}, instance_id="m-bad"))["output"]
+    assert out["status"] == "invalid_input"
+    assert {f["field"] for f in out["fields"]} == {
+        "orderId", "customerId", "currency", "items", "paymentMethod", "shippingAddress"
+    }
+    assert all(f["message"] for f in out["fields"])
+
+
+def test_payment_invalid_input_reason_names_the_field():
+    h = History("PaymentOrchestrator", {**PAYMENT_IN, "amountCents": 0}, instance_id="p-bad")
+    out = run_orchestrator("PaymentOrchestrator", h)["output"]
+    assert out["status"] == "failed" and out["reason"].startswith("invalid_input: amountCents: ")
