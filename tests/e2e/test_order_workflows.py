@@ -18,7 +18,7 @@ async def test_happy_order_reserves_then_commits_stock(host):
     assert status["output"]["status"] == "completed"
     assert status["output"]["totalCents"] == 4500
     assert status["output"]["trackingNumber"].startswith("SBX")
-    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 7, "reserved": 0, "available": 7}
+    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 7, "reserved": 0, "available": 7, "holders": {}}
     # the app's own status route
     code, body, _ = await host.get(f"/api/orders/{oid}")
     assert code == 200 and body["runtimeStatus"] == "Completed"
@@ -60,7 +60,7 @@ async def test_large_order_waits_for_approval_then_completes(host):
     status = await host.wait_for(oid)
     assert status["runtimeStatus"] == "Completed", status.get("output")
     assert status["output"]["status"] == "completed"
-    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 8, "reserved": 0, "available": 8}
+    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 8, "reserved": 0, "available": 8, "holders": {}}
     code, _, _ = await host.post(f"/api/orders/{oid}/approval", json={"approved": True, "approver": "manager"})
     assert code == 410
 
@@ -74,7 +74,7 @@ async def test_rejected_approval_releases_stock(host):
     status = await host.wait_for(oid)
     assert status["output"]["status"] == "rejected"
     assert status["output"]["reason"] == "approval_rejected"
-    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 10, "reserved": 0, "available": 10}
+    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 10, "reserved": 0, "available": 10, "holders": {}}
 
 
 async def test_approval_times_out_after_72_virtual_hours(host):
@@ -100,7 +100,7 @@ async def test_inventory_shortage_rejects_and_releases_partial_reservations(host
     assert status["output"]["status"] == "rejected"
     assert status["output"]["reason"] == "insufficient_inventory"
     assert (await inventory_of(host, a))["reserved"] == 0
-    assert (await inventory_of(host, b)) == {"sku": b, "quantity": 1, "reserved": 0, "available": 1}
+    assert (await inventory_of(host, b)) == {"sku": b, "quantity": 1, "reserved": 0, "available": 1, "holders": {}}
 
 
 async def test_payment_decline_compensates(host):
@@ -110,7 +110,7 @@ async def test_payment_decline_compensates(host):
     status = await host.wait_for(oid)
     assert status["output"]["status"] in ("failed", "rejected")
     assert status["output"]["reason"] == "payment_declined"
-    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 10, "reserved": 0, "available": 10}
+    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 10, "reserved": 0, "available": 10, "holders": {}}
 
 
 async def test_transient_payment_failures_retry_then_succeed(host):
@@ -131,7 +131,7 @@ async def test_payment_sub_orchestration_failure_compensates(host):
     assert status["output"]["reason"] == "payment_failed"
     child = await host.status(f"{oid}:payment")
     assert child["runtimeStatus"] == "Completed" and child["output"]["status"] == "failed"
-    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 10, "reserved": 0, "available": 10}
+    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 10, "reserved": 0, "available": 10, "holders": {}}
 
 
 async def test_robust_orchestrator_retries_then_succeeds(host):
