@@ -21,6 +21,7 @@ Choices documented for the runtime:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,7 @@ _SCHEDULED_KIND = {
     "TimerId": (EventType.TimerCreated,),
 }
 _OVER = TERMINAL_STATES | {"ContinuedAsNew"}
+_RECENT_EVENTS = 64  # how far from the end a completion's task is looked up before indexing
 
 
 class _TaskIndex:
@@ -225,17 +227,38 @@ class _Episode:
     def _fresh_completion(self, event: dict[str, Any]) -> bool:
         key = _COMPLETIONS[EventType(event["EventType"])]
         task_id = event.get(key)
-        if self._index is None:
-            self._index = _TaskIndex(self.history)
-        index = self._index
-        index.catch_up(self.new_events)
-        if task_id not in index.scheduled[key]:
+        recent = None if self._index is not None else self._recent(key, task_id)
+        if recent is not None:
+            scheduled, completed = recent
+        else:
+            if self._index is None:
+                self._index = _TaskIndex(self.history)
+            index = self._index
+            index.catch_up(self.new_events)
+            scheduled, completed = task_id in index.scheduled[key], task_id in index.completed[key]
+        if not scheduled:
             self.log.append(f"dropped {EventType(event['EventType']).name} for unknown task id {task_id}")
             return False
-        if task_id in index.completed[key]:
+        if completed:
             self.log.append(f"dropped duplicate {EventType(event['EventType']).name} for task id {task_id}")
             return False
         return True
+
+    def _recent(self, key: str, task_id: Any) -> tuple[bool, bool] | None:
+        """(scheduled, completed) for a task scheduled among the last few events (a chain's
+        next step), found from the end; None if it is further back: the caller then indexes
+        the whole history once (a wide fan-in checks many completions)."""
+        kinds = _SCHEDULED_KIND[key]
+        completed = False
+        for n, e in enumerate(itertools.chain(reversed(self.new_events), reversed(self.history))):
+            if n >= _RECENT_EVENTS:
+                return None
+            t = e["EventType"]
+            if t in kinds and e["EventId"] == task_id:
+                return True, completed
+            if _COMPLETIONS.get(t) == key and e.get(key) == task_id:
+                completed = True
+        return False, completed
 
     def _started(self) -> dict[str, Any] | None:
         return current_started(self.history) or current_started(self.new_events)

@@ -375,9 +375,9 @@ def ledger_problems(
     """Inventory invariants at quiescence. ``order_lines``: order id -> {sku: units}."""
     out: list[str] = []
     for key, amounts in led.reserved.items():
-        lines = led.reserved_lines.get(key, [])
-        if len(set(lines)) < len(lines):  # one successful reserve per (order, sku, line)
-            out.append(f"{key}: reserved {len(amounts)} times ({amounts}, lines {lines})")
+        line_ids = led.reserved_lines.get(key, [])
+        if len(set(line_ids)) < len(line_ids):  # one successful reserve per (order, sku, line)
+            out.append(f"{key}: reserved {len(amounts)} times ({amounts}, lines {line_ids})")
     sold: Counter[str] = Counter()
     for oid, lines in order_lines.items():
         status = led.statuses.get(oid)

@@ -91,7 +91,7 @@ def _execution_start(item: OrchestrationWorkItem, result: EpisodeResult) -> date
 
 def _log_outcome(item: OrchestrationWorkItem, result: EpisodeResult) -> None:
     outcome = _outcome(result)
-    if outcome is None:
+    if outcome is None or result.instance is None:  # an ended execution always has its record
         return
     what, reason, ended = outcome
     started = _execution_start(item, result)

@@ -133,13 +133,15 @@ class TimerListener:
         try:
             status = await self._read_status()
             due = _parse(status.get("Next"))
-            if due is not None and due < now and self.use_monitor:
+            missed = due is not None and due < now
+            if due is not None and missed and self.use_monitor:
                 await self._fire(due, past_due=True)
             elif self.run_on_startup:
                 await self._fire(now, past_due=False)
-            elif due is None or due < now:  # first start (or a missed firing the monitor-less timer forgets)
-                fresh = {"Last": status.get("Last"), "Next": _iso(self._next(now)), "LastUpdated": _iso(now)}
-                await self._write_status(fresh)
+            elif missed:  # without the monitor a missed firing is forgotten: wait for the next one
+                self._attempted = due
+            elif due is None:  # the first start: record when the first firing is due
+                await self._write_status({"Last": None, "Next": _iso(self._next(now)), "LastUpdated": _iso(now)})
         except Exception as exc:  # the store failed: say so, keep the schedule
             log.error("timer %s: start-up firing failed: %s: %s", self.fi.function_name, type(exc).__name__, exc)
         while not self._stopping:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,3 +114,18 @@ async def test_a_disabled_activity_fails_its_task_in_a_worker_process_too(
     assert status["runtimeStatus"] == "Completed", status["output"]
     assert "The function 'say_hello' doesn't exist, is disabled" in status["output"]["greeting"]
     assert status["output"]["count"] == 1 and runs.count("say_hello") == 0
+
+
+async def test_disabled_from_local_settings_json(runs: ExecutionLog, tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(TIMER_APP, app, ignore=shutil.ignore_patterns("__pycache__"))
+    key = "AzureWebJobs.ping.Disabled"
+    (app / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": {key: "true"}}))
+    try:
+        async with running_host(app) as h:
+            assert (await h.get("/api/ping"))[0] == 404
+            assert any(
+                line.startswith("        ping: [GET] ") and line.endswith("(disabled)") for line in h.host.route_lines()
+            )
+    finally:
+        os.environ.pop(key, None)  # local.settings.json values are applied to the process environment
