@@ -200,6 +200,7 @@ async def test_newest_first_sorting_parent_child_links_and_cancel_order(host: Ho
     shipped, waiting = unique("order-shipped"), unique("order-waiting")
     await host.post("/api/orders", json=make_order(shipped, [(sku, 1, 100)]))
     assert (await host.wait_for(shipped))["runtimeStatus"] == "Completed"
+    host.clock_advance(seconds=5)  # created times are shown to the second
     await host.post("/api/orders", json=make_order(waiting, [(sku, 2, 90_000)]))
     await host.wait_until(lambda: _step(host, waiting, "awaiting_approval"), what="awaiting_approval")
 

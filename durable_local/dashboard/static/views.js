@@ -63,6 +63,7 @@ DL.views = DL.views || {};
     };
     const pages = pager(() => DL.refreshNow());
     let shown = null;
+    let lastItems = [];
     const sort = { column: CREATED, descending: true }; // newest first
 
     function sorted(items) {
@@ -120,9 +121,8 @@ DL.views = DL.views || {};
       const pick = () => {
         sort.descending = sort.column === i ? !sort.descending : i >= CREATED; // times: newest first
         sort.column = i;
-        shown = null;
         paintHeaders();
-        DL.refreshNow();
+        render(lastItems); // at once, from the page already fetched
       };
       th.addEventListener("click", pick);
       th.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); pick(); } });
@@ -150,6 +150,11 @@ DL.views = DL.views || {};
       const signature = JSON.stringify(items);
       if (signature === shown) return; // unchanged: keep the rows (and the pointer's target) as they are
       shown = signature;
+      lastItems = items;
+      render(items);
+    }
+
+    function render(items) {
       body.replaceChildren(...sorted(items).map((s) => el("tr", { "data-instance-id": s.instanceId, "data-status": s.runtimeStatus },
         el("td", {}, el("a", { href: DL.instanceHref(s.instanceId), class: "iid" }, s.instanceId)),
         el("td", {}, s.name),
