@@ -330,10 +330,12 @@ def _indexed_by_us(module: Any) -> bool:
 
 
 def _module_in(module: Any, app_dir: Path) -> bool:
+    """True if ``module`` is the script of the app in ``app_dir`` itself (not of an app in a
+    subfolder of it, e.g. a test app inside this repository)."""
     path: str | None = getattr(module, "__file__", None)
     if not path:
         return False
-    return Path(path).resolve().is_relative_to(app_dir)
+    return Path(path).resolve().parent == app_dir
 
 
 def _forget_app_modules(app_dir: Path, module_name: str) -> None:

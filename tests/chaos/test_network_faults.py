@@ -3,8 +3,9 @@ connection resets, responses stalled past the client's read timeout, responses d
 the request reached Azurite, at seeded rates, while orders of the R7 saga app run (its
 activities never fail here; its ledger counts every execution). Then the proxy heals.
 
-Figures: every order completes (nothing lost); no activity runs again after its result was
-stored (a re-run is allowed only after a logged failure to store that activity's result);
+Figures: every order completes (nothing lost); an activity runs again only where the host logged
+a failed storage write for that instance (at-least-once, never silently), and each step's
+result is recorded once;
 every error the host logs is one line without a traceback; the host recovers once the proxy
 heals; history lint clean. Sampled in ``make test`` (Azurite runs); 100 orders marked slow:
     DURABLE_STORE_BACKENDS=memory,sqlite,azure .venv/bin/python -m pytest -q -s -m slow \\
@@ -71,7 +72,7 @@ def diagnose(store: Store, oid: str, caplog: pytest.LogCaptureFixture) -> str:
 
 
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize("n", [pytest.param(15, id="15"), pytest.param(100, marks=pytest.mark.slow, id="100")])
+@pytest.mark.parametrize("n", [pytest.param(10, id="10"), pytest.param(100, marks=pytest.mark.slow, id="100")])
 @pytest.mark.parametrize("backend", [pytest.param("azure", marks=_azure_marks())])
 async def test_network_faults_between_host_and_azurite(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, backend: str, n: int
@@ -149,17 +150,20 @@ async def test_network_faults_between_host_and_azurite(
     finally:
         proxy.stop()
 
-    # nothing ran twice after it succeeded: a second execution of an activity needs a logged
-    # failure to store that activity's result (or to claim/give it back) first
+    # at-least-once, never silently: an activity runs again only where the host logged a failed
+    # storage write for that instance (its result, or the episode that sent it, may be re-sent)
     with contextlib.closing(sqlite3.connect(ledger)) as c:
         runs = Counter(c.execute("SELECT activity, key FROM attempts").fetchall())
     records = [r for r in caplog.records if r.name.startswith("durable_local")]
-    retried_activities = Counter(
-        m.group(1) for r in records if (m := re.match(r"activity \w+ for (\S+):", r.getMessage()))
+    failed_writes = Counter(
+        m.group(1) or m.group(2)
+        for r in records
+        if r.levelno >= logging.WARNING
+        and (m := re.match(r"activity \w+ for (\S+):|(\S+): storing the episode failed", r.getMessage()))
     )
     again = {k: v for k, v in runs.items() if v > 1}
-    unexplained = [k for k in again if retried_activities[k[1].rsplit(":", 1)[0]] == 0]
-    assert not unexplained, f"ran again without a failed completion: {unexplained[:5]}\n" + "\n".join(
+    unexplained = [k for k in again if failed_writes[k[1].rsplit(":", 1)[0]] == 0]
+    assert not unexplained, f"ran again without a failed write: {unexplained[:5]}\n" + "\n".join(
         r.getMessage()[:300] for r in records if unexplained[0][1].rsplit(":", 1)[0] in r.getMessage()
     )
     expected = {(a, f"{oid}:{'charge' if a == 'Charge' else 'reserve'}") for oid in orders
@@ -175,6 +179,6 @@ async def test_network_faults_between_host_and_azurite(
         f"\nnetwork faults n={n} seed={seed}: {faulty} storage requests through the proxy while broken, injected "
         f"{dict(proxy.injected)}; starts answered {dict(answers)}; {n}/{n} completed, recovered "
         f"{recovered:.1f} s after healing ({time.monotonic() - started:.0f} s wall in all); activity executions "
-        f"{sum(runs.values())} for {len(runs)} steps ({len(again)} re-run after a failed completion); "
+        f"{sum(runs.values())} for {len(runs)} steps ({len(again)} run again after a logged failed write); "
         f"log lines >= WARNING {dict(errors)}, all one line without traceback"
     )

@@ -43,9 +43,9 @@ def _azure_enabled() -> bool:
 def cases() -> list[Any]:
     azure = [pytest.mark.azurite] + ([] if _azure_enabled() else [pytest.mark.skip(reason="azure not in backends")])
     return [
-        pytest.param("memory", 50, id="memory-50"),
-        pytest.param("sqlite", 50, id="sqlite-50"),
-        pytest.param("azure", 20, marks=azure, id="azure-20"),
+        pytest.param("memory", 30, id="memory-30"),
+        pytest.param("sqlite", 30, id="sqlite-30"),
+        pytest.param("azure", 10, marks=azure, id="azure-10"),
         pytest.param("memory", 500, marks=pytest.mark.slow, id="memory-500"),
         pytest.param("sqlite", 500, marks=pytest.mark.slow, id="sqlite-500"),
         pytest.param("azure", 100, marks=[pytest.mark.slow, *azure], id="azure-100"),

@@ -51,7 +51,7 @@ def expected_attempts(p: float, n: int = ATTEMPTS) -> float:
 
 
 def cases() -> list[Any]:
-    sampled = [pytest.param(p, 25, id=f"p{p}-25") for p in (0.1, 0.3, 0.5)]
+    sampled = [pytest.param(p, 20, id=f"p{p}-20") for p in (0.1, 0.3, 0.5)]
     full = [pytest.param(p, 500, marks=pytest.mark.slow, id=f"p{p}-500") for p in (0.1, 0.3, 0.5)]
     return sampled + full
 
