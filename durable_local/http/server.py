@@ -5,7 +5,8 @@ route that dispatches, in order:
 
 1. ``/runtime/webhooks/durabletask/...`` – public Durable API (system/master key when keys are on);
 2. ``/durabletask/...`` – the local RPC base of ``rpcBaseUrl`` (no key, loopback clients only);
-3. ``/admin/...`` – ``GET /admin/host/status`` (master key when keys are on);
+3. ``/admin/...`` – ``GET /admin/host/status`` and ``POST /admin/functions/{name}`` (run a
+   non-HTTP function on demand, durable_local/triggers/admin.py); master key when keys are on;
 4. ``/{routePrefix}/{route}`` – the app's HTTP triggers (``routePrefix`` may be empty);
 5. ``GET /`` – a plain "up and running" page, like Core Tools.
 
@@ -19,12 +20,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from durable_local.app_loader import FunctionInfo
 from durable_local.runtime.context import HostContext
+from durable_local.triggers.admin import invoke as admin_invoke
 
 from . import durable_api, starter
 from .auth import admin_authorized, durable_authorized, function_authorized, is_loopback
@@ -115,6 +118,9 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
                 "processUptime": int((time.monotonic() - started) * 1000),
             }
             return web.json_response(body)
+        parts = rest.strip("/").split("/")
+        if len(parts) == 2 and parts[0].lower() == "functions" and request.method == "POST":
+            return await admin_invoke(ctx, request, unquote(parts[1]))  # run a non-HTTP function
         return web.Response(status=404)
 
     async def app_function(request: web.Request, rest: str) -> web.StreamResponse | None:

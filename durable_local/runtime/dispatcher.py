@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from durable_local.app_loader import HTTP_ACTIVITY
@@ -72,7 +73,7 @@ class Dispatcher:
         settings = ctx.app.settings
         self.max_orchestrations = max(1, settings.max_concurrent_orchestrations)
         self.max_activities = max(1, settings.max_concurrent_activities)
-        self.options = engine_options(ctx.app.registry, settings.default_version)
+        self.options = engine_options(ctx.app.registry, settings)
         self._pool = ThreadPoolExecutor(
             max_workers=self.max_orchestrations + self.max_activities, thread_name_prefix="durable"
         )
@@ -235,7 +236,8 @@ class Dispatcher:
             now = self.ctx.clock.now()
             claimed = await self._claim(
                 "orchestration",
-                lambda owner, now=now, free=free: self.ctx.store.claim_orchestrations(now, free, LEASE_SECONDS, owner),
+                # _claim passes the owner id, the last argument of a claim
+                partial(self.ctx.store.claim_orchestrations, now, free, LEASE_SECONDS),
             )
             if claimed is None:
                 failures += 1
@@ -266,7 +268,7 @@ class Dispatcher:
             now = self.ctx.clock.now()
             claimed = await self._claim(
                 "activity",
-                lambda owner, now=now, free=free: self.ctx.store.claim_activities(now, free, LEASE_SECONDS, owner),
+                partial(self.ctx.store.claim_activities, now, free, LEASE_SECONDS),
             )
             if claimed is None:
                 failures += 1
@@ -361,16 +363,16 @@ class Dispatcher:
             # the store failed, not the episode: nothing about the messages is poisonous, so
             # they are claimed again at once (if the commit was in fact applied, the lease is
             # gone and the abandon does nothing; the replay would drop the duplicates anyway)
-            exc = failed.__cause__
+            cause = failed.__cause__
             log.warning("%s: storing the episode failed (%s: %s); it will run again",
-                        item.instance_id, type(exc).__name__, exc)
+                        item.instance_id, type(cause).__name__, cause)
             await self._give_back(f"{item.instance_id}'s messages", lambda: self.ctx.store.abandon_orchestration(item))
             self.notify()
         except Exception as exc:
             attempts = max((m.dequeue_count for m in item.messages), default=0) + 1
             if attempts >= MAX_EPISODE_ATTEMPTS and not item.instance_id.startswith("@"):
                 try:
-                    await self.run_sync(lambda error=exc: self._park(item, error, attempts))
+                    await self.run_sync(partial(self._park, item, exc, attempts))
                     self.notify()
                     return
                 except Exception:

@@ -228,7 +228,7 @@ class DurableHostClient:
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         __tracebackhide__ = True  # a failing wait reads as the test's line, not this plumbing
-        return self.submit(coro).result()  # type: ignore[no-any-return]
+        return self.submit(coro).result()
 
     @property
     def operations(self) -> HostOperations:

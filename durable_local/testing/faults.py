@@ -232,8 +232,8 @@ def lint_history(instance_id: str, history: list[dict[str, Any]], row: InstanceR
         tail = [EventType(t).name for t in types[completed[-1] + 1 :] if t != EventType.OrchestratorCompleted]
         if tail:
             out.append(f"{instance_id}: events after ExecutionCompleted: {tail}")
-    scheduled: dict[tuple[int, int], int] = {}
-    seen: Counter[tuple[int, int]] = Counter()
+    scheduled: dict[tuple[int, int | None], int] = {}  # (kind, EventId): a malformed event may lack the id
+    seen: Counter[tuple[int, int | None]] = Counter()
     ids = []
     for i, e in enumerate(history):
         t = e["EventType"]

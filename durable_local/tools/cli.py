@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from durable_local.console import error, one_line
+from durable_local.store.base import Store
 
 COMMANDS = ("replay", "export", "lint")
 
 
-def add_subcommands(sub: argparse._SubParsersAction, **parser_kw: Any) -> None:  # type: ignore[type-arg]
+def add_subcommands(sub: argparse._SubParsersAction[argparse.ArgumentParser], **parser_kw: Any) -> None:
     """Register the tool subcommands on the main parser's subparsers (``parser_kw``: the main
     parser's epilog and formatter, so every command's help looks alike)."""
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         return error(one_line(exc))
 
 
-def _open_store(args: argparse.Namespace, hub_name: str | None = None):  # type: ignore[no-untyped-def]
+def _open_store(args: argparse.Namespace, hub_name: str | None = None) -> Store:
     from durable_local.store import open_store
 
     if args.store == "sqlite" and not (args.data_dir / "durable.db").exists():
@@ -105,6 +106,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _replay_loaded(args: argparse.Namespace, app: Any) -> int:
+    import dataclasses
+
     from durable_local.runtime.engine_options import engine_options
 
     from .history_file import all_orchestration_ids, export_instance, read_history_file
@@ -121,7 +124,8 @@ def _replay_loaded(args: argparse.Namespace, app: Any) -> int:
             docs += [export_instance(store, i) for i in dict.fromkeys(ids)]
         finally:
             store.close()
-    replayer = Replayer(engine_options(app.registry, app.settings.default_version))
+    # no extended sessions: the replayer checks every history from the start
+    replayer = Replayer(engine_options(app.registry, dataclasses.replace(app.settings, extended_sessions=False)))
     failed = 0
     for doc in docs:
         report = replayer.replay(doc, locate=not args.no_locate)

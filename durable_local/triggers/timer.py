@@ -58,7 +58,9 @@ def create_listener(ctx: HostContext, fi: FunctionInfo) -> TimerListener:
     except ScheduleError as exc:
         raise TriggerSetupError(f"Function '{fi.function_name}' (timerTrigger): {exc}") from None
     if schedule.next_after(ctx.clock.now()) is None:
-        raise TriggerSetupError(f"Function '{fi.function_name}' (timerTrigger): schedule '{text}' never occurs")
+        raise TriggerSetupError(
+            f"Function '{fi.function_name}' (timerTrigger): schedule '{schedule.text}' never occurs"
+        )
     return TimerListener(
         ctx,
         fi,

@@ -144,7 +144,8 @@ async def test_a_malformed_schedule_is_one_error_line_and_the_rest_runs(
         lines = h.host.route_lines()
         code, body, _ = await h.get("/api/ping")
     expected = (
-        "Function 'timer_a' (timerTrigger): schedule '61 * * * * *' is not a valid NCRONTAB expression: "
+        "Function 'timer_a' (timerTrigger): schedule '61 * * * * *' (app setting SCHEDULE_A) is not a valid NCRONTAB "
+        "expression: "
         "second field: 61 is outside 0-59"
     )
     assert f"        timer_a: timerTrigger (error: {expected})" in lines
