@@ -92,6 +92,7 @@ class ShadowReplay:
         self._waiters: dict[str, deque[Future]] = defaultdict(deque)
         self._buffered: dict[str, deque[Any]] = defaultdict(deque)
         self._more: Future | None = None  # growing mode: main consumed every action so far
+        self._timer_action_ids: list[int] = []  # ids of the CreateTimer actions, in action order
 
     # -- DTFx primitives -------------------------------------------------------------------
 
@@ -217,7 +218,9 @@ class ShadowReplay:
             self.continue_input = a.get("input")
             return resolved()
         if t == 5:
-            return self.create_timer(parse_timestamp(a["fireAt"]), bool(a.get("isCanceled")))
+            f = self.create_timer(parse_timestamp(a["fireAt"]), bool(a.get("isCanceled")))
+            self._timer_action_ids.append(self.counter - 1)  # the id create_timer just allocated
+            return f
         if t == 6:
             return self.wait_event(a["externalEventName"])
         if t == 7:
@@ -271,12 +274,21 @@ class ShadowReplay:
             raise SessionDiverged("new actions after the orchestrator's last awaited one")
         self.actions = actions
         self.new_ops = []
+        self._drop_canceled_timers()
         try:
             for e in events:
                 self._process(e)
         except _Abort:
             pass
         return self
+
+    def _drop_canceled_timers(self) -> None:
+        """A timer the code canceled since it was created (``timer.cancel()`` flags its action):
+        a full replay never opens it, so the growing shadow closes it too."""
+        timers = [a for a in _walk(self.actions[0] if self.actions else []) if a.get("actionType") == 5]
+        for action, timer_id in zip(timers, self._timer_action_ids, strict=False):
+            if action.get("isCanceled") and timer_id in self.open:
+                self.open.pop(timer_id).resolve(False, "canceled")
 
     def record(self, events: list[dict[str, Any]]) -> None:
         """Growing mode: the scheduling events this episode stored for its new work."""
@@ -373,3 +385,12 @@ class ShadowReplay:
     @property
     def has_open_tasks(self) -> bool:
         return bool(self.open)
+
+
+def _walk(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Actions depth first, compound ones followed by their children (the order they are invoked)."""
+    out: list[dict[str, Any]] = []
+    for a in actions:
+        out.append(a)
+        out.extend(_walk(a.get("compoundActions") or []))
+    return out

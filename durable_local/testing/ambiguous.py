@@ -89,6 +89,8 @@ class AmbiguousStore:
         self.max_wait = 0  # cycles: the longest a disrupted instance/activity waited
         self.waits: Counter[int] = Counter()  # cycles waited -> how often
         self.empty_claims: Counter[str] = Counter()  # claims that found nothing (the host is idle)
+        self.long_waits: list[tuple[int, str, str]] = []  # (cycles, key, failed method), over 1 cycle
+        self._cause: dict[str, str] = {}  # key -> the method whose fault disrupted it
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         # "o|<instance id>|" / "a|<target>|<message id>" -> cycle of the fault
@@ -146,6 +148,7 @@ class AmbiguousStore:
         with self._lock:
             for key in keys:
                 self._disrupted.setdefault(key, self.cycle)
+                self._cause.setdefault(key, f"{name} ({'after' if applied else 'before'})")
 
     def _observe(self, name: str, result: Any) -> None:
         if name == "claim_orchestrations":
@@ -162,6 +165,10 @@ class AmbiguousStore:
                 if since is not None:
                     wait = self.cycle - since
                     self.waits[wait] += 1
+                    cause = self._cause.pop(key, "?")
+                    if wait > 1:
+                        self.long_waits.append((wait, key, cause))
+                        self.long_waits.sort(reverse=True)
                     self.max_wait = max(self.max_wait, wait)
 
     def still_disrupted(self) -> dict[str, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,12 @@ def add_subcommands(sub: argparse._SubParsersAction[argparse.ArgumentParser], **
     e = add("export", "write an instance's metadata and full history as JSON")
     _store_args(e)
     e.add_argument("instance_id", metavar="INSTANCE_ID", help="the instance to export")
-    e.add_argument("--out", type=Path, metavar="FILE", help="output file (default: stdout)")
+    e.add_argument(
+        "--out",
+        metavar="FILE",
+        help="output file, '-' for stdout (default: DATA_DIR/exports/INSTANCE_ID.json, which holds customer "
+        "data and so stays out of git and of the deployment package)",
+    )
     lint = add("lint", "check orchestrators for non-deterministic code (exit 1 on findings)")
     lint.add_argument(
         "path", nargs="?", type=Path, default=Path("."), metavar="PATH", help="app folder or file (default: .)"
@@ -144,12 +150,19 @@ def _export(args: argparse.Namespace) -> int:
         doc = export_instance(store, args.instance_id)
     finally:
         store.close()
-    if args.out is None:
+    if args.out == "-":
         print(json.dumps(doc.to_json(), indent=1, ensure_ascii=False))
-    else:
-        write_history_file(doc, args.out)
-        print(f"wrote {args.out} ({len(doc.history)} events, {doc.instance.get('runtimeStatus')})", file=sys.stderr)
+        return 0
+    out = Path(args.out) if args.out else default_export_path(args.data_dir, args.instance_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_history_file(doc, out)
+    print(f"wrote {out} ({len(doc.history)} events, {doc.instance.get('runtimeStatus')})", file=sys.stderr)
     return 0
+
+
+def default_export_path(data_dir: Path, instance_id: str) -> Path:
+    """``DATA_DIR/exports/<id>.json``: beside the store, ignored like it (histories hold customer data)."""
+    return Path(data_dir) / "exports" / (re.sub(r"[^A-Za-z0-9._-]", "_", instance_id) + ".json")
 
 
 def _lint(args: argparse.Namespace) -> int:

@@ -37,7 +37,20 @@ from durable_local.runtime.context import HostContext
 
 log = logging.getLogger("durable_local.triggers.admin")
 
-_running: set[asyncio.Task[Any]] = set()  # background invocations (kept referenced until done)
+# the invocations still running, per server: kept referenced, and awaited when it shuts down
+_RUNNING: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("durable_local.admin_invocations")
+
+
+def install(app: web.Application) -> None:
+    """Let ``app``'s shutdown wait for admin invocations in flight (Ctrl-C finishes them)."""
+    app[_RUNNING] = set()
+
+    async def drain(app: web.Application) -> None:
+        running: set[asyncio.Task[Any]] = app[_RUNNING]
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+    app.on_shutdown.append(drain)
 
 
 class BadInput(Exception):
@@ -183,6 +196,7 @@ async def invoke(ctx: HostContext, request: web.Request, name: str) -> web.Respo
     except BadInput as exc:
         return _error(400, str(exc))
     task = asyncio.create_task(_run(ctx, fi, value, data))
-    _running.add(task)
-    task.add_done_callback(_running.discard)
+    running = request.app[_RUNNING]
+    running.add(task)
+    task.add_done_callback(running.discard)
     return web.Response(status=202)

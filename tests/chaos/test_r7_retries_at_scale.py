@@ -95,7 +95,8 @@ def retry_problems(iid: str, history: list[dict[str, Any]]) -> tuple[list[str], 
         interval = (fire - parse_timestamp(ev[i + 1]["Timestamp"])).total_seconds()
         failed = names.get(e["TaskScheduledId"])
         if abs(interval) < 0.001:  # the last attempt's zero-delay timer
-            if len(kinds) > 3 and kinds[3] == EventType.TaskScheduled and ev[i + 3]["Name"] == failed:
+            # (compensations start a new round of attempts; a forward step is never called again)
+            if len(kinds) > 3 and kinds[3] == EventType.TaskScheduled and ev[i + 3]["Name"] == failed in FORWARD:
                 out.append(f"{iid}: {failed} retried after its last attempt")
             continue
         retries += 1

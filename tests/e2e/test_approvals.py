@@ -46,7 +46,7 @@ def test_large_order_waits_for_approval_then_completes(on_backend: str, durable_
     status = durable_host.wait_for(order_id)
     assert status["runtimeStatus"] == "Completed", status.get("output")
     assert status["output"]["status"] == "completed"
-    assert inventory_of(durable_host, sku) == {"sku": sku, "quantity": 8, "reserved": 0, "available": 8}
+    assert inventory_of(durable_host, sku) == {"sku": sku, "quantity": 8, "reserved": 0, "available": 8, "holders": {}}
     r = durable_host.post(f"/api/orders/{order_id}/approval", json={"approved": True, "approver": "manager"})
     assert r.status == 410
 
@@ -60,7 +60,8 @@ def test_rejected_approval_releases_stock(on_backend: str, durable_host: Durable
     status = durable_host.wait_for(order_id, "Completed")
     assert status["output"]["status"] == "rejected"
     assert status["output"]["reason"] == "approval_rejected"
-    assert inventory_of(durable_host, sku) == {"sku": sku, "quantity": 10, "reserved": 0, "available": 10}
+    released = {"sku": sku, "quantity": 10, "reserved": 0, "available": 10, "holders": {}}
+    assert inventory_of(durable_host, sku) == released
     raised = [e["Name"] for e in durable_host.history(order_id) if e["EventType"] == "EventRaised"]
     assert raised.count("ApprovalResponse") == 1, raised  # (entity responses arrive as events too)
 

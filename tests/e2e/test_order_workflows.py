@@ -18,7 +18,7 @@ async def test_happy_order_reserves_then_commits_stock(host):
     assert status["output"]["status"] == "completed"
     assert status["output"]["totalCents"] == 4500
     assert status["output"]["trackingNumber"].startswith("SBX")
-    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 7, "reserved": 0, "available": 7}
+    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 7, "reserved": 0, "available": 7, "holders": {}}
     # the app's own status route
     code, body, _ = await host.get(f"/api/orders/{oid}")
     assert code == 200 and body["runtimeStatus"] == "Completed"
@@ -55,7 +55,7 @@ async def test_inventory_shortage_rejects_and_releases_partial_reservations(host
     assert status["output"]["status"] == "rejected"
     assert status["output"]["reason"] == "insufficient_inventory"
     assert (await inventory_of(host, a))["reserved"] == 0
-    assert (await inventory_of(host, b)) == {"sku": b, "quantity": 1, "reserved": 0, "available": 1}
+    assert (await inventory_of(host, b)) == {"sku": b, "quantity": 1, "reserved": 0, "available": 1, "holders": {}}
 
 
 async def test_payment_decline_compensates(host):
@@ -65,7 +65,7 @@ async def test_payment_decline_compensates(host):
     status = await host.wait_for(oid)
     assert status["output"]["status"] in ("failed", "rejected")
     assert status["output"]["reason"] == "payment_declined"
-    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 10, "reserved": 0, "available": 10}
+    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 10, "reserved": 0, "available": 10, "holders": {}}
 
 
 async def test_transient_payment_failures_retry_then_succeed(host):
@@ -86,7 +86,7 @@ async def test_payment_sub_orchestration_failure_compensates(host):
     assert status["output"]["reason"] == "payment_failed"
     child = await host.status(f"{oid}:payment")
     assert child["runtimeStatus"] == "Completed" and child["output"]["status"] == "failed"
-    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 10, "reserved": 0, "available": 10}
+    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 10, "reserved": 0, "available": 10, "holders": {}}
 
 
 async def test_robust_orchestrator_retries_then_succeeds(host):

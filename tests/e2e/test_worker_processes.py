@@ -151,6 +151,10 @@ async def test_a_dead_worker_process_costs_a_retry_not_the_work(host: HostHarnes
 async def test_an_instance_keeps_its_worker_process_and_session(host: HostHarness) -> None:
     """Episodes go to the process holding the instance's extended session: of a 6-step chain's
     7 episodes only the first misses (the last finds its session, then ends in a full replay)."""
+    from durable_local.engine.session_guard import sdk_problem
+
+    if sdk_problem() is not None:
+        pytest.skip(f"extended sessions are off here: {sdk_problem()}")
     iid = await start(host, "steps")
     status = await host.wait_for(iid, timeout=60)
     assert status["runtimeStatus"] == "Completed" and status["output"] == 6, status

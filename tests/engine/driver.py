@@ -25,6 +25,7 @@ from durable_local.engine import (
     start_instance,
 )
 from durable_local.engine.session import SessionCache
+from durable_local.engine.session_guard import sdk_problem
 from durable_local.store.base import ACTIVITY_QUEUE, InstanceRecord, Message, OrchestrationWorkItem
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -43,8 +44,10 @@ class Driver:
             functions = self.app.get_functions()
             self.app._engine_test_functions = functions
         self.registry = registry_from_functions(functions)
-        # extended sessions on, each incremental episode checked against a full replay
-        overrides = {"sessions": SessionCache(verify=True), **self.overrides}
+        # extended sessions on (where the guard allows them), each incremental episode checked
+        # against a full replay
+        sessions = SessionCache(verify=True) if sdk_problem() is None else None
+        overrides = {"sessions": sessions, **self.overrides}
         self.options = self.registry.options(**overrides)
         self.instances: dict[str, InstanceRecord] = {}
         self.histories: dict[str, list[dict[str, Any]]] = {}

@@ -20,6 +20,9 @@ from durable_local.engine.session import SessionCache
 from .driver import Driver
 
 app = df.DFApp()
+# on an SDK version the guard does not know, sessions are off in the product; only the guard
+# test below applies then
+needs_sessions = pytest.mark.skipif(session_guard.sdk_problem() is not None, reason="extended sessions are off")
 CALLS: dict[str, int] = {"flaky_names": 0}
 
 
@@ -97,6 +100,7 @@ def driver(**cache: Any) -> tuple[Driver, SessionCache]:
     return Driver(app, overrides={"sessions": sessions}), sessions
 
 
+@needs_sessions
 def test_a_chain_runs_incrementally_and_equals_full_replay() -> None:
     d, sessions = driver()
     d.start("chain", 8)
@@ -111,6 +115,7 @@ def test_a_chain_runs_incrementally_and_equals_full_replay() -> None:
     assert off.trace() == d.trace() and off.instances["inst"].custom_status == d.instances["inst"].custom_status
 
 
+@needs_sessions
 def test_equality_mode_fails_the_instance_on_a_difference(monkeypatch: pytest.MonkeyPatch) -> None:
     d, _ = driver()
     d.start("chain", 3)
@@ -141,6 +146,7 @@ def _continue_with(d: Driver, orchestrator: str) -> Driver:
     return new
 
 
+@needs_sessions
 @pytest.mark.parametrize(
     ("first", "changed", "rounds"), [("chain", "chain_renamed", 3), ("pair", "pair_swapped", 2)])
 def test_code_changed_between_host_runs_is_detected(first: str, changed: str, rounds: int) -> None:
@@ -157,6 +163,7 @@ def test_code_changed_between_host_runs_is_detected(first: str, changed: str, ro
     assert "Non-Deterministic workflow detected" in out and NONDETERMINISM_HINT in out
 
 
+@needs_sessions
 def test_non_determinism_inside_one_session_is_caught_by_the_final_full_replay() -> None:
     d, sessions = driver(verify=False)  # equality mode would flag it one episode earlier
     CALLS["flaky_names"] = 0
@@ -168,6 +175,7 @@ def test_non_determinism_inside_one_session_is_caught_by_the_final_full_replay()
     assert "sequence ID 1 and name 'echo'" in out and "'other'" in out and NONDETERMINISM_HINT in out
 
 
+@needs_sessions
 def test_count_bound_and_idle_timeout_fall_back_to_full_replay() -> None:
     d, sessions = driver(max_count=1)
     for i in range(3):
@@ -181,6 +189,7 @@ def test_count_bound_and_idle_timeout_fall_back_to_full_replay() -> None:
     assert d.output() == list(range(5)) and sessions.hits == 0
 
 
+@needs_sessions
 def test_memory_bound_evicts() -> None:
     d, sessions = driver(max_bytes=1)
     d.start("chain", 4)
@@ -188,6 +197,7 @@ def test_memory_bound_evicts() -> None:
     assert d.output() == list(range(4)) and sessions.hits == 0 and sessions.evictions > 0
 
 
+@needs_sessions
 def test_continue_as_new_starts_a_fresh_session() -> None:
     d, sessions = driver()
     d.start("counter", 0)
@@ -196,6 +206,7 @@ def test_continue_as_new_starts_a_fresh_session() -> None:
     assert len(sessions) == 0
 
 
+@needs_sessions
 def test_suspend_resume_and_external_events() -> None:
     d, sessions = driver()
     d.start("waits")
@@ -211,6 +222,7 @@ def test_suspend_resume_and_external_events() -> None:
     assert d.status() == "Completed" and d.output() == [1, "yes", 2]
 
 
+@needs_sessions
 def test_a_failed_commit_is_a_miss_not_a_wrong_answer() -> None:
     d, sessions = driver()
     d.start("chain", 4)
@@ -227,7 +239,9 @@ def test_a_failed_commit_is_a_miss_not_a_wrong_answer() -> None:
 def test_guard_turns_sessions_off_with_one_log_line(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert session_guard.sdk_problem() is None
+    if session_guard.sdk_problem() is not None:  # a newer SDK: sessions are off, as they must be
+        assert session_guard.make_sessions(True, 30, 10, 1 << 20) is None
+        pytest.skip(f"extended sessions are off here: {session_guard.sdk_problem()}")
     assert session_guard.make_sessions(True, 30, 10, 1 << 20) is not None
     assert session_guard.make_sessions(False, 30, 10, 1 << 20) is None
     session_guard.sdk_problem.cache_clear()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,3 +99,33 @@ def test_an_admin_input_becomes_a_queue_message_for_a_queue_trigger() -> None:
     msg, data = trigger_value(Ctx(), fi, "order-17")  # type: ignore[arg-type]
     assert msg.get_body() == b"order-17" and msg.dequeue_count == 1 and msg.id == data["Id"]
     assert data["queueTrigger"] == "order-17"
+
+
+async def test_a_disabled_activity_fails_its_task_in_a_worker_process_too(
+    runs: ExecutionLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "1")
+    monkeypatch.setenv("AzureWebJobs.say_hello.Disabled", "true")
+    async with running_host(TIMER_APP) as h:
+        assert h.host.dispatcher.workers is not None
+        code, body, _ = await h.post(f"{WEBHOOK}/orchestrators/greet", json='"Ada"')
+        assert code == 202
+        status = await h.wait_for(body["id"], timeout=60)
+    assert status["runtimeStatus"] == "Completed", status["output"]
+    assert "The function 'say_hello' doesn't exist, is disabled" in status["output"]["greeting"]
+    assert status["output"]["count"] == 1 and runs.count("say_hello") == 0
+
+
+async def test_disabled_from_local_settings_json(runs: ExecutionLog, tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    shutil.copytree(TIMER_APP, app, ignore=shutil.ignore_patterns("__pycache__"))
+    key = "AzureWebJobs.ping.Disabled"
+    (app / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": {key: "true"}}))
+    try:
+        async with running_host(app) as h:
+            assert (await h.get("/api/ping"))[0] == 404
+            assert any(
+                line.startswith("        ping: [GET] ") and line.endswith("(disabled)") for line in h.host.route_lines()
+            )
+    finally:
+        os.environ.pop(key, None)  # local.settings.json values are applied to the process environment
