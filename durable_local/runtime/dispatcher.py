@@ -34,6 +34,7 @@ from durable_local.engine.result import EpisodeResult
 from durable_local.runtime import invoke
 from durable_local.runtime.context import HostContext
 from durable_local.runtime.engine_options import engine_options
+from durable_local.runtime.giveback import claim_backoff, give_back
 from durable_local.runtime.owners import claim_owner, make_owner, owned_by, owner_is_dead
 from durable_local.runtime.workers import WorkerError, WorkerProcesses
 from durable_local.runtime.writes import WriteBatcher
@@ -54,11 +55,6 @@ MAX_EPISODE_ATTEMPTS = 10
 # In-process, the longest an orchestration claim waits for running activities to finish first
 # (see Dispatcher._let_activities_run).
 MAX_FAN_IN_WAIT = 0.25
-# A store call that only gives work back (abandon, release) is tried this often before the
-# work is left to its lease expiry; a storage timeout must not strand an instance for minutes.
-GIVE_BACK_ATTEMPTS = 5
-# After a failed claim the loop waits (wall time) before claiming again, doubling up to this.
-MAX_CLAIM_BACKOFF = 1.0
 
 
 class Dispatcher:
@@ -198,21 +194,7 @@ class Dispatcher:
             return None
 
     async def _give_back(self, what: str, call: Callable[[], object]) -> None:
-        """Run a store call that returns work (abandon, release), retrying a failing store a
-        few times; if it still fails, the work comes back when its lease expires."""
-        for attempt in range(1, GIVE_BACK_ATTEMPTS + 1):
-            try:
-                await self.run_sync(call)
-                return
-            except Exception as exc:
-                if attempt == GIVE_BACK_ATTEMPTS:
-                    log.error("giving back %s failed %d times (%s: %s); it returns when its lease expires",
-                              what, attempt, type(exc).__name__, exc)
-                    return
-                await asyncio.sleep(0.01 * attempt)
-
-    async def _claim_backoff(self, failures: int) -> None:
-        await asyncio.sleep(min(MAX_CLAIM_BACKOFF, 0.02 * 2**failures))
+        await give_back(self.run_sync, what, call)
 
     async def _sleep_until_work(self, wake: asyncio.Event, next_at: datetime | None) -> None:
         timeout: float | None = None
@@ -241,7 +223,7 @@ class Dispatcher:
             )
             if claimed is None:
                 failures += 1
-                await self._claim_backoff(failures)
+                await claim_backoff(failures)
                 continue
             failures = 0
             items, next_at = claimed
@@ -272,7 +254,7 @@ class Dispatcher:
             )
             if claimed is None:
                 failures += 1
-                await self._claim_backoff(failures)
+                await claim_backoff(failures)
                 continue
             failures = 0
             work, next_at = claimed
