@@ -190,7 +190,11 @@ _threads: Any = None  # the worker's thread pool for sync activities, as the Pyt
 
 def _init_worker(app_dir: str, default_version: str, log_level: int) -> None:
     global _options, _registry
-    logging.basicConfig(level=log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    from durable_local.logs import configure_logging
+    from durable_local.tools import tracing
+
+    configure_logging(log_level)
+    tracing.install()  # app log lines naming their instance end with [trace=...] here too
     from durable_local.app_env import adopt_app_env
     from durable_local.app_loader import load_app
 
@@ -252,6 +256,5 @@ def _run_activity(
             return "failed", _options.missing_function_message("activity", name), ""
         return "ok", invoke.call_activity_sync(info, input_text, env, instance_id), ""
     except Exception as exc:  # the user's failure becomes TaskFailed, as in the extension
-        logging.getLogger("durable_local.dispatch").info("activity %s failed: %s: %s", name, type(exc).__name__, exc)
-        reason, details = activity_failure_reason(name, exc)
+        reason, details = activity_failure_reason(name, exc)  # the host logs it (it knows the trace)
         return "failed", reason, details
