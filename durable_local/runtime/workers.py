@@ -28,10 +28,11 @@ import zlib
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
-from multiprocessing import get_context
+from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
 from typing import Any
 
+from durable_local.app_env import host_import_path
 from durable_local.app_loader import AppLoadError
 from durable_local.bindings.invocation import ClientEnv
 from durable_local.engine.result import EpisodeResult
@@ -93,7 +94,7 @@ class WorkerProcesses:
         # in whatever state they were in
         return ProcessPoolExecutor(
             max_workers=1,
-            mp_context=get_context("spawn"),
+            mp_context=_SpawnWithHostPath(),
             initializer=_init_worker,
             initargs=(str(self.app_dir), self._default_version, logging.getLogger().getEffectiveLevel()),
         )
@@ -180,6 +181,18 @@ class _Chunker:
         finally:
             self._inflight -= 1
             self._pump()
+
+
+class _HostPathProcess(SpawnProcess):
+    def start(self) -> None:
+        # the child re-imports the parent's main module before anything else; it can only find
+        # it on the host's path, and switches to the app's path in _init_worker
+        with host_import_path():
+            super().start()
+
+
+class _SpawnWithHostPath(SpawnContext):
+    Process = _HostPathProcess
 
 
 # -- inside a worker process ------------------------------------------------------------------
