@@ -24,7 +24,7 @@ app = df.DFApp()
 # on an SDK version the guard does not know, sessions are off in the product; only the guard
 # test below applies then
 needs_sessions = pytest.mark.skipif(session_guard.sdk_problem() is not None, reason="extended sessions are off")
-CALLS: dict[str, int] = {"flaky_names": 0}
+CALLS: dict[str, int] = {"flaky_names": 0, "drifting": 0}
 
 
 @app.orchestration_trigger(context_name="context")
@@ -66,6 +66,17 @@ def flaky_names(context: df.DurableOrchestrationContext):
     first = yield context.call_activity("echo", 1)
     second = yield context.call_activity("echo" if run == 1 else "other", 2)
     return [first, second]
+
+
+@app.orchestration_trigger(context_name="context")
+def drifting(context: df.DurableOrchestrationContext):
+    # non-deterministic from its third step on, in every run of the generator but the first
+    CALLS["drifting"] += 1
+    run = CALLS["drifting"]
+    out = []
+    for i in range(40):
+        out.append((yield context.call_activity("echo" if run == 1 or i < 2 else "other", i)))
+    return out
 
 
 @app.orchestration_trigger(context_name="context")
@@ -183,6 +194,19 @@ def test_non_determinism_inside_one_session_is_caught_by_the_final_full_replay()
     assert d.status() == "Failed"
     out = d.instances["inst"].output or ""
     assert "sequence ID 1 and name 'echo'" in out and "'other'" in out and NONDETERMINISM_HINT in out
+
+
+@needs_sessions
+def test_a_long_running_instance_is_replayed_in_full_when_its_history_doubles() -> None:
+    d, _ = driver(verify=False)
+    CALLS["drifting"] = 0
+    d.start("drifting")
+    d.run()
+    assert d.status() == "Failed"
+    out = d.instances["inst"].output or ""
+    assert "sequence ID 2 and name 'echo'" in out and NONDETERMINISM_HINT in out
+    scheduled = sum(1 for e in d.history() if e["EventType"] == 4)
+    assert 2 < scheduled < 40  # caught while running, not only by the final replay
 
 
 @needs_sessions
