@@ -87,3 +87,27 @@ def test_entity_add_and_read(on_backend: str, durable_host: DurableHostClient) -
     durable_host.wait_until(lambda: (inventory_of(durable_host, sku) or {}).get("quantity") == 10, what="second add")
     assert durable_host.entity("InventoryEntity", sku) == {"quantity": 10, "reserved": 0}
     assert durable_host.get(f"{WEBHOOK}/entities/InventoryEntity/{sku}").body == {"quantity": 10, "reserved": 0}
+
+
+def test_an_invalid_approval_through_the_durable_api_is_recorded_and_the_order_keeps_waiting(
+    on_backend: str, durable_host: DurableHostClient
+) -> None:
+    sku = unique("SKU-INV").upper()
+    stock(durable_host, sku, 10)
+    order_id = place_large_order(durable_host, sku)
+    # the app's route refuses the body (400 naming the field) ...
+    r = durable_host.post(f"/api/orders/{order_id}/approval", json={"approved": "yes", "approver": "ops"})
+    assert r.status == 400 and r.body["fields"][0]["field"] == "approved"
+    # ... the raw Durable API delivers it: the saga records it in its custom status and keeps waiting
+    durable_host.raise_event(order_id, "ApprovalResponse", {"approved": "yes"})
+
+    def recorded() -> dict[str, Any] | None:
+        status = durable_host.status(order_id)
+        return status if status and "invalidApproval" in (status.get("customStatus") or {}) else None
+
+    status = durable_host.wait_until(recorded, what="invalidApproval in the custom status")
+    assert status["runtimeStatus"] == "Running"
+    assert {f["field"] for f in status["customStatus"]["invalidApproval"]["fields"]} == {"approved", "approver"}
+    r = durable_host.post(f"/api/orders/{order_id}/approval", json={"approved": True, "approver": "ops"})
+    assert r.status == 202
+    assert durable_host.wait_for(order_id)["output"]["status"] == "completed"

@@ -118,3 +118,4 @@ async def test_fan_out_fan_in_and_sub_orchestration_patterns(host):
     status = await host.wait_for(body["id"])
     assert status["runtimeStatus"] == "Completed", status.get("output")
     assert status["output"]["total"] in (1500, "1500", 15.0, 15)
+

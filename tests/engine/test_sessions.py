@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,15 @@ def waits(context: df.DurableOrchestrationContext):
     go = yield context.wait_for_external_event("Go")
     b = yield context.call_activity("echo", 2)
     return [a, go, b]
+
+
+@app.orchestration_trigger(context_name="context")
+def event_or_deadline(context: df.DurableOrchestrationContext):
+    timer = context.create_timer(context.current_utc_datetime + timedelta(hours=72))
+    winner = yield context.task_any([context.wait_for_external_event("Go"), timer])
+    if winner != timer:
+        timer.cancel()  # flags the timer's action, created in an earlier episode
+    return (yield context.call_activity("echo", "after"))
 
 
 @app.activity_trigger(input_name="n")
@@ -297,3 +307,14 @@ def test_host_json_settings(tmp_path: Path) -> None:
     with pytest.raises(AppLoadError, match="extendedSessionIdleTimeoutInSeconds must be a number"):
         read_host_json(tmp_path)
     assert replace(settings, extended_sessions=True).extended_sessions
+
+
+@needs_sessions
+def test_a_timer_canceled_in_a_later_episode_is_closed_by_the_session_too() -> None:
+    d, sessions = driver()
+    d.start("event_or_deadline")
+    d.run(timers=False)
+    assert d.status() == "Running" and len(sessions) == 1
+    d.raise_event("inst", "Go", 1)
+    d.run(timers=False)  # incremental: a full replay never opens the canceled timer, nor may the session
+    assert d.status() == "Completed" and d.output() == "after"
