@@ -15,6 +15,7 @@ from pathlib import Path
 from durable_local import __version__
 from durable_local.app_loader import AppLoadError, local_http_port
 from durable_local.console import PROG, error, one_line
+from durable_local.logs import configure_logging
 from durable_local.store.base import StoreError
 from durable_local.tools import cli as tools_cli
 
@@ -151,39 +152,11 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-# SDK notices with nothing for someone running an app to act on: the one-time df_loads / loose
-# codec advisories of azure-functions, and its auth-level warning for apps without HTTP triggers.
-# Shown with --verbose.
-QUIET_NOTICES = (
-    "azure.functions df_loads was called without expected_type",
-    "azure.functions Durable JSON codec reconstructed",
-    "Auth level is not applied",
-)
-
-
-class SdkNoticeFilter(logging.Filter):
-    """Drops the :data:`QUIET_NOTICES` records."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(QUIET_NOTICES)
-
-
-def configure_logging(verbose: bool) -> None:
-    """Host log format and level; the SDK's start-up notices hidden unless ``verbose``."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
-    )
-    if not verbose:
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(SdkNoticeFilter())
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (see EXIT_CODES)."""
     args = build_parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
-    configure_logging(verbose)
+    configure_logging(logging.DEBUG if verbose else logging.INFO)
     try:
         if args.command in tools_cli.COMMANDS:
             return tools_cli.run(args)

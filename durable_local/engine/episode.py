@@ -99,7 +99,9 @@ class _Episode:
         self.item = item
         self.options = options
         self.now = now
-        self.history = [dict(e) for e in item.history]
+        # a new list, the same event dicts: the engine never changes a stored event in place
+        # (copying each one made every episode O(history) even with an extended session)
+        self.history = list(item.history)
         self.record = replace(item.instance) if item.instance is not None else None
         self.status = self.record.runtime_status if self.record else None
         self.new_events: list[dict[str, Any]] = []

@@ -147,6 +147,8 @@ class Outcome:
         if sessions is None:
             return self._full(handle, os_event, keep=False)
         session = sessions.take(self.instance_id, SessionKey.of(self.execution_id, self.past), handle)
+        if session is not None and session.due_for_replay(len(self.past)):
+            session = None  # the history doubled since this session's full replay: check it again
         if session is None:
             first = self._full(handle, os_event, keep=True)
             if sessions.verify and self._session is not None:
@@ -201,6 +203,7 @@ class Outcome:
         ).run()
         if session is not None and growing:
             session.shadow = shadow
+            session.replayed_at = len(self.past)
             self._session = session
         return result, shadow
 

@@ -12,8 +12,9 @@ A session is a cache, never a source of truth:
   length, same last event); anything else (another host ran an episode, a commit failed, a
   rewind, a restart) is a miss and the episode replays in full, as without sessions;
 * it is dropped on every ending, continue-as-new, terminate, suspend, rewind, error and
-  anything unexpected; the episode that ends an instance is always a full replay, so
-  non-determinism is still detected (with today's message) before an instance completes;
+  anything unexpected; the episode that ends an instance is always a full replay, and so is
+  the first episode after the history doubled since the session's last full replay, so
+  non-determinism is still detected (with today's message), also in instances that run long;
 * with ``DURABLE_LOCAL_VERIFY_SESSIONS=1`` every incremental episode is checked against a full
   replay (byte-identical OrchestratorState JSON and the same new work); a difference fails the
   instance and is counted in :data:`MISMATCHES` (the test suite fails on it).
@@ -43,6 +44,8 @@ log = logging.getLogger("durable_local.sessions")
 VERIFY_ENV = "DURABLE_LOCAL_VERIFY_SESSIONS"
 MAX_COUNT_ENV = "DURABLE_LOCAL_SESSIONS_MAX"
 MAX_MB_ENV = "DURABLE_LOCAL_SESSIONS_MAX_MB"
+# A session replays in full again once the history has doubled, from this many events on.
+REPLAY_AGAIN_AFTER = 64
 # How many incremental episodes differed from a full replay in this process (equality mode).
 MISMATCHES: list[str] = []
 
@@ -77,6 +80,7 @@ class Session:
         self.executor = executor
         self.shadow: ShadowReplay | None = None
         self.key: SessionKey | None = None
+        self.replayed_at = 0  # stored history length at this session's full replay
         self.approx_bytes = approx_bytes
         self.last_used = time.monotonic()
 
@@ -99,6 +103,12 @@ class Session:
         if getattr(executor, "generator", None) is None:
             return None, result
         return cls(fn, context, executor, len(text)), result
+
+    def due_for_replay(self, stored: int) -> bool:
+        """Whether the next episode should be a full replay again: once the history has doubled
+        since the last one (amortised O(history) in all), so an instance that runs for long
+        without ending still has its code checked against its history (non-determinism)."""
+        return stored >= 2 * max(self.replayed_at, REPLAY_AGAIN_AFTER)
 
     def advance(self, events: list[dict[str, Any]]) -> SdkResult:
         """Feed this episode's first events (OrchestratorStarted + the new messages) and return

@@ -398,6 +398,7 @@ class Dispatcher:
             except WorkerError:
                 raise  # the worker process died: retry the activity (below), it did not fail
             except _ReportedFailure as failure:  # formatted by the worker process
+                log.info("activity %s for %s failed: %s", name, msg.target, failure.reason)
                 result = task_failed_message(msg, failure.reason, failure.details, self.ctx.clock.now())
             except Exception as exc:  # the user's failure becomes TaskFailed, as in the extension
                 log.info("activity %s for %s failed: %s: %s", name, msg.target, type(exc).__name__, exc)

@@ -28,10 +28,11 @@ import zlib
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
-from multiprocessing import get_context
+from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
 from typing import Any
 
+from durable_local.app_env import host_import_path
 from durable_local.app_loader import AppLoadError
 from durable_local.bindings.invocation import ClientEnv
 from durable_local.engine.result import EpisodeResult
@@ -93,7 +94,7 @@ class WorkerProcesses:
         # in whatever state they were in
         return ProcessPoolExecutor(
             max_workers=1,
-            mp_context=get_context("spawn"),
+            mp_context=_SpawnWithHostPath(),
             initializer=_init_worker,
             initargs=(str(self.app_dir), self._default_version, logging.getLogger().getEffectiveLevel()),
         )
@@ -182,6 +183,18 @@ class _Chunker:
             self._pump()
 
 
+class _HostPathProcess(SpawnProcess):
+    def start(self) -> None:
+        # the child re-imports the parent's main module before anything else; it can only find
+        # it on the host's path, and switches to the app's path in _init_worker
+        with host_import_path():
+            super().start()
+
+
+class _SpawnWithHostPath(SpawnContext):
+    Process = _HostPathProcess
+
+
 # -- inside a worker process ------------------------------------------------------------------
 _options: Any = None
 _registry: Any = None
@@ -190,7 +203,11 @@ _threads: Any = None  # the worker's thread pool for sync activities, as the Pyt
 
 def _init_worker(app_dir: str, default_version: str, log_level: int) -> None:
     global _options, _registry
-    logging.basicConfig(level=log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    from durable_local.logs import configure_logging
+    from durable_local.tools import tracing
+
+    configure_logging(log_level)
+    tracing.install()  # app log lines naming their instance end with [trace=...] here too
     from durable_local.app_env import adopt_app_env
     from durable_local.app_loader import load_app
 
@@ -252,6 +269,5 @@ def _run_activity(
             return "failed", _options.missing_function_message("activity", name), ""
         return "ok", invoke.call_activity_sync(info, input_text, env, instance_id), ""
     except Exception as exc:  # the user's failure becomes TaskFailed, as in the extension
-        logging.getLogger("durable_local.dispatch").info("activity %s failed: %s: %s", name, type(exc).__name__, exc)
-        reason, details = activity_failure_reason(name, exc)
+        reason, details = activity_failure_reason(name, exc)  # the host logs it (it knows the trace)
         return "failed", reason, details

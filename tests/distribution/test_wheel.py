@@ -82,8 +82,14 @@ def test_the_wheel_holds_durable_local_and_nothing_of_the_app(wheel: Path) -> No
     assert "[pytest11]" in entry_points and "durable_local = durable_local.testing.plugin" in entry_points
     assert "Name: durable-local" in metadata
     assert "Provides-Extra: azure" in metadata
-    assert 'Requires-Dist: azure-data-tables<13,>=12.5; extra == "azure"' in metadata
-    assert not [r for r in metadata.splitlines() if r.startswith("Requires-Dist: azure-data") and "extra" not in r]
+    requires = [r for r in metadata.splitlines() if r.startswith("Requires-Dist: ")]
+    # the Azure Storage clients only with the extra; the host's own needs always
+    for name in ("azure-data-tables", "azure-storage-queue", "azure-storage-blob"):
+        (line,) = [r for r in requires if r.startswith(f"Requires-Dist: {name}")]
+        assert 'extra == "azure"' in line, line
+    for name in ("aiohttp", "azure-functions-durable"):
+        (line,) = [r for r in requires if r.startswith(f"Requires-Dist: {name}")]
+        assert "extra" not in line and "<" in line, line  # a range, not a pin or nothing
 
 
 # -- a fresh venv -------------------------------------------------------------------------------------
@@ -216,7 +222,7 @@ def served(fresh_venv: FreshVenv, sample_app: Path) -> Iterator[tuple[str, subpr
             proc.communicate()
 
 
-@pytest.mark.slow  # a fresh venv from PyPI: about a minute
+# a fresh venv from PyPI (about a minute for the module): the issue asks CI to prove the install path
 def test_version_and_plugin_come_from_the_fresh_venv(fresh_venv: FreshVenv, tmp_path: Path) -> None:
     r = fresh_venv.run(str(fresh_venv.bin / "durable-local"), "--version", cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == f"durable-local {durable_local.__version__}", r.stderr
@@ -227,7 +233,7 @@ def test_version_and_plugin_come_from_the_fresh_venv(fresh_venv: FreshVenv, tmp_
     assert str(REPO) not in path, path
 
 
-@pytest.mark.slow  # a fresh venv from PyPI: about a minute
+# a fresh venv from PyPI (about a minute for the module): the issue asks CI to prove the install path
 def test_durable_local_start_serves_the_app_in_its_folder(served: tuple[str, Any], sample_app: Path) -> None:
     base, proc = served
     code, payload = _call("POST", f"{base}/api/orchestrators/my_orchestrator")
@@ -288,7 +294,7 @@ def test_start_by_name_on_sqlite(durable_host):
 """
 
 
-@pytest.mark.slow  # a fresh venv from PyPI: about a minute
+# a fresh venv from PyPI (about a minute for the module): the issue asks CI to prove the install path
 def test_a_user_test_file_uses_the_durable_host_fixture(fresh_venv: FreshVenv, sample_app: Path) -> None:
     project = fresh_venv.root / "user_project"
     (project / "tests").mkdir(parents=True, exist_ok=True)

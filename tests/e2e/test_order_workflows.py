@@ -46,51 +46,6 @@ async def test_every_url_of_the_check_status_payload_works(host):
         assert r.status == 404
 
 
-async def test_large_order_waits_for_approval_then_completes(host):
-    sku, oid = unique("SKU-APPR").upper(), unique("order")
-    await stock(host, sku, 10)
-    await host.post("/api/orders", json=make_order(oid, [(sku, 2, 90_000)]))
-    status = await host.wait_until(
-        lambda: _step(host, oid, "awaiting_approval"), what="awaiting_approval custom status"
-    )
-    assert status["runtimeStatus"] == "Running"
-    assert (await inventory_of(host, sku))["reserved"] == 2
-    code, _, _ = await host.post(f"/api/orders/{oid}/approval", json={"approved": True, "approver": "manager"})
-    assert code == 202
-    status = await host.wait_for(oid)
-    assert status["runtimeStatus"] == "Completed", status.get("output")
-    assert status["output"]["status"] == "completed"
-    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 8, "reserved": 0, "available": 8, "holders": {}}
-    code, _, _ = await host.post(f"/api/orders/{oid}/approval", json={"approved": True, "approver": "manager"})
-    assert code == 410
-
-
-async def test_rejected_approval_releases_stock(host):
-    sku, oid = unique("SKU-REJ").upper(), unique("order")
-    await stock(host, sku, 10)
-    await host.post("/api/orders", json=make_order(oid, [(sku, 2, 90_000)]))
-    await host.wait_until(lambda: _step(host, oid, "awaiting_approval"), what="approval wait")
-    await host.post(f"/api/orders/{oid}/approval", json={"approved": False, "approver": "manager", "comment": "no"})
-    status = await host.wait_for(oid)
-    assert status["output"]["status"] == "rejected"
-    assert status["output"]["reason"] == "approval_rejected"
-    assert await inventory_of(host, sku) == {"sku": sku, "quantity": 10, "reserved": 0, "available": 10, "holders": {}}
-
-
-async def test_approval_times_out_after_72_virtual_hours(host):
-    sku, oid = unique("SKU-TMO").upper(), unique("order")
-    await stock(host, sku, 10)
-    await host.post("/api/orders", json=make_order(oid, [(sku, 2, 90_000)]))
-    await host.wait_until(lambda: _timer_created(host, oid), what="the approval timer")
-    host.clock_advance(hours=71)
-    status = await host.status(oid)
-    assert status["runtimeStatus"] == "Running"
-    host.clock_advance(hours=1, seconds=1)
-    status = await host.wait_for(oid)
-    assert status["output"]["status"] == "timeout"
-    assert (await inventory_of(host, sku))["reserved"] == 0
-
-
 async def test_inventory_shortage_rejects_and_releases_partial_reservations(host):
     a, b, oid = unique("SKU-SA").upper(), unique("SKU-SB").upper(), unique("order")
     await stock(host, a, 10)
@@ -164,31 +119,3 @@ async def test_fan_out_fan_in_and_sub_orchestration_patterns(host):
     assert status["runtimeStatus"] == "Completed", status.get("output")
     assert status["output"]["total"] in (1500, "1500", 15.0, 15)
 
-
-async def test_entity_add_and_read(host):
-    sku = unique("SKU-ENT").upper()
-    code, _, _ = await host.get(f"/api/inventory/{sku}")
-    assert code == 404
-    await stock(host, sku, 4)
-    await host.post(f"/api/inventory/{sku}", json={"quantity": 6})
-    await host.wait_until(lambda: _quantity_is(host, sku, 10), what="second add")
-    code, body, _ = await host.get(f"{WEBHOOK}/entities/InventoryEntity/{sku}")
-    assert code == 200 and body == {"quantity": 10, "reserved": 0}
-
-
-async def _step(h, oid, step):
-    status = await h.status(oid)
-    if status and (status.get("customStatus") or {}).get("step") == step:
-        return status
-    return None
-
-
-async def _quantity_is(h, sku, n):
-    inv = await inventory_of(h, sku)
-    return inv is not None and inv["quantity"] == n
-
-
-async def _timer_created(h, oid):
-    """True once the approval timer is in history (the clock must not move before that)."""
-    status = await h.status(oid, showHistory="true")
-    return status and any(e["EventType"] == "TimerCreated" for e in status.get("historyEvents", []))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ app = df.DFApp()
 # on an SDK version the guard does not know, sessions are off in the product; only the guard
 # test below applies then
 needs_sessions = pytest.mark.skipif(session_guard.sdk_problem() is not None, reason="extended sessions are off")
-CALLS: dict[str, int] = {"flaky_names": 0}
+CALLS: dict[str, int] = {"flaky_names": 0, "drifting": 0}
 
 
 @app.orchestration_trigger(context_name="context")
@@ -68,6 +69,17 @@ def flaky_names(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def drifting(context: df.DurableOrchestrationContext):
+    # non-deterministic from its third step on, in every run of the generator but the first
+    CALLS["drifting"] += 1
+    run = CALLS["drifting"]
+    out = []
+    for i in range(40):
+        out.append((yield context.call_activity("echo" if run == 1 or i < 2 else "other", i)))
+    return out
+
+
+@app.orchestration_trigger(context_name="context")
 def counter(context: df.DurableOrchestrationContext):
     n = context.get_input()
     yield context.call_activity("echo", n)
@@ -83,6 +95,15 @@ def waits(context: df.DurableOrchestrationContext):
     go = yield context.wait_for_external_event("Go")
     b = yield context.call_activity("echo", 2)
     return [a, go, b]
+
+
+@app.orchestration_trigger(context_name="context")
+def event_or_deadline(context: df.DurableOrchestrationContext):
+    timer = context.create_timer(context.current_utc_datetime + timedelta(hours=72))
+    winner = yield context.task_any([context.wait_for_external_event("Go"), timer])
+    if winner != timer:
+        timer.cancel()  # flags the timer's action, created in an earlier episode
+    return (yield context.call_activity("echo", "after"))
 
 
 @app.activity_trigger(input_name="n")
@@ -173,6 +194,19 @@ def test_non_determinism_inside_one_session_is_caught_by_the_final_full_replay()
     assert d.status() == "Failed"
     out = d.instances["inst"].output or ""
     assert "sequence ID 1 and name 'echo'" in out and "'other'" in out and NONDETERMINISM_HINT in out
+
+
+@needs_sessions
+def test_a_long_running_instance_is_replayed_in_full_when_its_history_doubles() -> None:
+    d, _ = driver(verify=False)
+    CALLS["drifting"] = 0
+    d.start("drifting")
+    d.run()
+    assert d.status() == "Failed"
+    out = d.instances["inst"].output or ""
+    assert "sequence ID 2 and name 'echo'" in out and NONDETERMINISM_HINT in out
+    scheduled = sum(1 for e in d.history() if e["EventType"] == 4)
+    assert 2 < scheduled < 40  # caught while running, not only by the final replay
 
 
 @needs_sessions
@@ -273,3 +307,14 @@ def test_host_json_settings(tmp_path: Path) -> None:
     with pytest.raises(AppLoadError, match="extendedSessionIdleTimeoutInSeconds must be a number"):
         read_host_json(tmp_path)
     assert replace(settings, extended_sessions=True).extended_sessions
+
+
+@needs_sessions
+def test_a_timer_canceled_in_a_later_episode_is_closed_by_the_session_too() -> None:
+    d, sessions = driver()
+    d.start("event_or_deadline")
+    d.run(timers=False)
+    assert d.status() == "Running" and len(sessions) == 1
+    d.raise_event("inst", "Go", 1)
+    d.run(timers=False)  # incremental: a full replay never opens the canceled timer, nor may the session
+    assert d.status() == "Completed" and d.output() == "after"

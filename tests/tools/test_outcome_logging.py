@@ -132,7 +132,7 @@ def test_replay_prints_no_orchestrator_log_line(
 
 
 def test_sdk_start_up_notices_are_hidden_unless_verbose() -> None:
-    from durable_local.cli import QUIET_NOTICES, SdkNoticeFilter
+    from durable_local.logs import QUIET_NOTICES, SdkNoticeFilter
 
     def record(name: str, msg: str) -> logging.LogRecord:
         return logging.LogRecord(name, logging.INFO, __file__, 1, msg, None, None)
