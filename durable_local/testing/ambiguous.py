@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -91,6 +92,8 @@ class AmbiguousStore:
         self.empty_claims: Counter[str] = Counter()  # claims that found nothing (the host is idle)
         self.long_waits: list[tuple[int, str, str]] = []  # (cycles, key, failed method), over 1 cycle
         self._cause: dict[str, str] = {}  # key -> the method whose fault disrupted it
+        self._since: dict[str, float] = {}  # key -> time.monotonic() of the fault
+        self.max_wait_seconds = 0.0  # wall time, reported only (a loaded host never goes idle)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         # "o|<instance id>|" / "a|<target>|<message id>" -> cycle of the fault
@@ -149,6 +152,7 @@ class AmbiguousStore:
             for key in keys:
                 self._disrupted.setdefault(key, self.cycle)
                 self._cause.setdefault(key, f"{name} ({'after' if applied else 'before'})")
+                self._since.setdefault(key, time.monotonic())
 
     def _observe(self, name: str, result: Any) -> None:
         if name == "claim_orchestrations":
@@ -166,6 +170,8 @@ class AmbiguousStore:
                     wait = self.cycle - since
                     self.waits[wait] += 1
                     cause = self._cause.pop(key, "?")
+                    waited = time.monotonic() - self._since.pop(key, time.monotonic())
+                    self.max_wait_seconds = max(self.max_wait_seconds, waited)
                     if wait > 1:
                         self.long_waits.append((wait, key, cause))
                         self.long_waits.sort(reverse=True)
@@ -181,6 +187,7 @@ class AmbiguousStore:
         return (
             f"seed={self.seed} calls={sum(self.calls.values())} timeouts-before={sum(self.timeouts.values())} "
             f"applied-then-timeout={sum(self.applied.values())} max-wait={self.max_wait} cycle(s) "
+            f"({self.max_wait_seconds:.1f} s wall) "
             f"waits={dict(sorted(self.waits.items()))}"
         )
 
