@@ -20,6 +20,7 @@ from durable_local.runtime.context import HostContext
 from durable_local.runtime.dispatcher import Dispatcher
 from durable_local.store import open_store
 from durable_local.store.base import Store
+from durable_local.triggers.manager import TriggerManager
 
 log = logging.getLogger("durable_local.host")
 
@@ -68,6 +69,7 @@ class Host:
         pool = workers.WorkerProcesses(self.app.app_dir, count, self.app.settings.default_version) if count else None
         self.dispatcher = Dispatcher(self.ctx, workers=pool)
         self.ctx.notify = self.dispatcher.notify
+        self.triggers = TriggerManager(self.ctx)
         self._runner: web.AppRunner | None = None
         self.port = config.port
 
@@ -99,9 +101,11 @@ class Host:
         await site.start()
         self.dispatcher.start()
         await self.dispatcher.ready()
+        await self.triggers.start()
         log.info("durable_local host listening on %s (store=%s)", self.base_url, self.config.store)
 
     async def stop(self) -> None:
+        await self.triggers.stop()  # no new invocations; in-flight ones finish (they may start orchestrations)
         await self.dispatcher.stop()
         if self._runner is not None:
             await self._runner.cleanup()

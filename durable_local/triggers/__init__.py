@@ -1,0 +1,1 @@
+"""Trigger listeners beside HTTP: they run with the host (``manager.TriggerManager``)."""
