@@ -13,7 +13,7 @@ import threading
 
 from durable_local.app_loader import Registry
 
-from .connections import AZURITE_COMMAND, StorageConnectionError, is_development_storage, probe, setting_name
+from .connections import AZURITE_COMMAND, StorageConnectionError, is_local_storage, probe, setting_name
 from .invocation import STORAGE_BINDINGS, binding_problem, is_trigger
 
 log = logging.getLogger("durable_local.triggers")
@@ -34,7 +34,7 @@ def storage_problem(setting: str, kind: str) -> str | None:
         problem = None
     except StorageConnectionError as exc:
         problem = str(exc)
-        if is_development_storage(setting) or "is not set" in problem:
+        if is_local_storage(setting) or "is not set" in problem:
             problem += f"; start Azurite with: {AZURITE_COMMAND}"
     with _lock:
         _probed[key] = problem

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-import azure.functions as func
+from azure.functions.blob import InputStream  # the worker's type (func.InputStream is abstract)
 
 from durable_local.app_loader import FunctionInfo
 from durable_local.bindings import BindingError, invoke_function
@@ -195,7 +195,7 @@ class BlobListener:
             return data.decode("utf-8")
         if hint is bytes:
             return data
-        return func.InputStream(
+        return InputStream(
             data=data, name=path, uri=uri, length=len(data), blob_properties=properties, metadata=metadata
         )
 
