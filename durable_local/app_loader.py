@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from durable_local.app_env import app_process_env
+
 # Trigger binding type -> our kind.
 _KINDS = {
     "orchestrationTrigger": "orchestrator",
@@ -280,10 +282,15 @@ def load_app(app_dir: Path | str, *, apply_settings: bool = True) -> LoadedApp:
     module_name = Path(script).stem
     if not (app_dir / script).exists():
         raise AppLoadError(f"{app_dir / script} not found (is --app-dir the Function App folder?)")
-    # first on sys.path: another app loaded earlier in this process may have its own module_name
-    if str(app_dir) in sys.path:
-        sys.path.remove(str(app_dir))
-    sys.path.insert(0, str(app_dir))
+    # as in the worker: the app's root is the working directory and first on sys.path while
+    # it is imported and indexed (module-level code may open files by relative path)
+    with app_process_env(app_dir):
+        register = _import_register(app_dir, script, module_name)
+        registry = Registry.build(_index_once(register))
+    return LoadedApp(app_dir=app_dir, registry=registry, settings=settings, app_settings=app_settings)
+
+
+def _import_register(app_dir: Path, script: str, module_name: str) -> Any:
     try:
         cached = sys.modules.get(module_name)
         if not _indexed_by_us(cached) or not _module_in(cached, app_dir):
@@ -296,7 +303,10 @@ def load_app(app_dir: Path | str, *, apply_settings: bool = True) -> LoadedApp:
         tb = traceback.extract_tb(exc.__traceback__)
         where = f" ({tb[-1].filename}:{tb[-1].lineno})" if tb else ""
         raise AppLoadError(f"importing {script} failed: {type(exc).__name__}: {exc}{where}") from exc
-    register = _find_register(module)
+    return _find_register(module)
+
+
+def _index_once(register: Any) -> list[FunctionInfo]:
     try:
         # get_functions() may only run once per app object: tests load the same app repeatedly
         functions = _INDEX_CACHE.get(id(register))
@@ -306,5 +316,4 @@ def load_app(app_dir: Path | str, *, apply_settings: bool = True) -> LoadedApp:
         raise
     except Exception as exc:
         raise AppLoadError(f"indexing functions failed: {type(exc).__name__}: {exc}") from exc
-    registry = Registry.build(functions)
-    return LoadedApp(app_dir=app_dir, registry=registry, settings=settings, app_settings=app_settings)
+    return functions

@@ -106,6 +106,24 @@ class _Episode:
         self.log: list[str] = []
         self.started_new = False
         self._index: _TaskIndex | None = None  # built on first use; reset when history changes
+        self._repair_status_row()
+
+    def _repair_status_row(self) -> None:
+        """R4 (a): the history ends with ExecutionCompleted but the row says it is running (a
+        crash or lost reply between the history write and the row write, e.g. the Azure
+        backend's Instances projection). The history is the truth: the row is rewritten from
+        its ExecutionCompleted (this episode's commit saves it) and the messages are dropped as
+        for any finished instance."""
+        if self.record is None or self.status in _OVER or not self.history:
+            return
+        done = next((e for e in reversed(self.history) if e["EventType"] == EventType.ExecutionCompleted), None)
+        if done is None:
+            return
+        status = ev.OrchestrationStatus(done.get("OrchestrationStatus", 0)).name
+        self.log.append(f"repaired the status row: the history ends {status}, the row said {self.status}")
+        self.record.runtime_status = self.status = status
+        self.record.output = done.get("Result")
+        self.record.last_updated_time = self.now
 
     # -- triage ----------------------------------------------------------------------------
 

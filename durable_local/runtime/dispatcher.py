@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,10 +33,10 @@ from durable_local.engine.result import EpisodeResult
 from durable_local.runtime import invoke
 from durable_local.runtime.context import HostContext
 from durable_local.runtime.engine_options import engine_options
-from durable_local.runtime.owners import make_owner, owner_is_dead
+from durable_local.runtime.owners import claim_owner, make_owner, owned_by, owner_is_dead
 from durable_local.runtime.workers import WorkerError, WorkerProcesses
 from durable_local.runtime.writes import WriteBatcher
-from durable_local.store.base import ACTIVITY_QUEUE, ConflictError, Message, OrchestrationWorkItem
+from durable_local.store.base import ACTIVITY_QUEUE, ConflictError, Message, OrchestrationWorkItem, StoreError
 from durable_local.tools.observe import after_episode
 
 log = logging.getLogger("durable_local.dispatch")
@@ -52,6 +53,11 @@ MAX_EPISODE_ATTEMPTS = 10
 # In-process, the longest an orchestration claim waits for running activities to finish first
 # (see Dispatcher._let_activities_run).
 MAX_FAN_IN_WAIT = 0.25
+# A store call that only gives work back (abandon, release) is tried this often before the
+# work is left to its lease expiry; a storage timeout must not strand an instance for minutes.
+GIVE_BACK_ATTEMPTS = 5
+# After a failed claim the loop waits (wall time) before claiming again, doubling up to this.
+MAX_CLAIM_BACKOFF = 1.0
 
 
 class Dispatcher:
@@ -86,6 +92,7 @@ class Dispatcher:
         self._last_episode_seconds = 0.0  # how long the latest in-process episode took
         self._act_inflight: dict[int | None, Message] = {}  # activity message id -> the running item
         self._writes = WriteBatcher(ctx.store, self.run_sync, self._spawn)
+        self._claim_numbers = itertools.count(1)
 
     # -- wiring --------------------------------------------------------------------------------
     def notify(self) -> None:
@@ -149,7 +156,7 @@ class Dispatcher:
         release = getattr(self.ctx.store, "release_dead_leases", None)
         if release is not None:
             with contextlib.suppress(Exception):
-                await self.run_sync(lambda: release(lambda owner: owner == self.owner))
+                await self.run_sync(lambda: release(lambda owner: owned_by(self.owner, owner)))
         if self.workers is not None:
             await asyncio.to_thread(self.workers.close)
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -173,6 +180,39 @@ class Dispatcher:
         items = claim()
         return items, (None if items else self.ctx.store.next_visible_time())
 
+    async def _claim(self, what: str, claim: Callable[[str], list[T]]) -> tuple[list[T], datetime | None] | None:
+        """Claim under an owner id of its own (``claim_owner``); None if the store failed.
+
+        A claim can fail after the store took the leases (a timeout whose write was applied):
+        the claim's own leases are then given back at once, so its instances and activities
+        are claimed again in the next cycle instead of after LEASE_SECONDS."""
+        owner = claim_owner(self.owner, next(self._claim_numbers))
+        try:
+            return await self.run_sync(lambda: self._claim_or_next(lambda: claim(owner)))
+        except Exception as exc:
+            log.warning("claiming %s failed (%s: %s); claiming again", what, type(exc).__name__, exc)
+            release = getattr(self.ctx.store, "release_dead_leases", None)
+            if release is not None:
+                await self._give_back(f"the leases of a failed {what} claim", lambda: release(lambda o: o == owner))
+            return None
+
+    async def _give_back(self, what: str, call: Callable[[], object]) -> None:
+        """Run a store call that returns work (abandon, release), retrying a failing store a
+        few times; if it still fails, the work comes back when its lease expires."""
+        for attempt in range(1, GIVE_BACK_ATTEMPTS + 1):
+            try:
+                await self.run_sync(call)
+                return
+            except Exception as exc:
+                if attempt == GIVE_BACK_ATTEMPTS:
+                    log.error("giving back %s failed %d times (%s: %s); it returns when its lease expires",
+                              what, attempt, type(exc).__name__, exc)
+                    return
+                await asyncio.sleep(0.01 * attempt)
+
+    async def _claim_backoff(self, failures: int) -> None:
+        await asyncio.sleep(min(MAX_CLAIM_BACKOFF, 0.02 * 2**failures))
+
     async def _sleep_until_work(self, wake: asyncio.Event, next_at: datetime | None) -> None:
         timeout: float | None = None
         if next_at is not None:
@@ -184,6 +224,7 @@ class Dispatcher:
             await asyncio.wait_for(wake.wait(), timeout=timeout)
 
     async def _orchestration_loop(self) -> None:
+        failures = 0  # failed claims in a row
         while not self._stopping:
             self._orch_wake.clear()
             free = self.max_orchestrations - len(self._inflight)
@@ -192,11 +233,16 @@ class Dispatcher:
                 continue
             await self._let_activities_run()
             now = self.ctx.clock.now()
-            items, next_at = await self.run_sync(
-                lambda now=now, free=free: self._claim_or_next(
-                    lambda: self.ctx.store.claim_orchestrations(now, free, LEASE_SECONDS, self.owner)
-                )
+            claimed = await self._claim(
+                "orchestration",
+                lambda owner, now=now, free=free: self.ctx.store.claim_orchestrations(now, free, LEASE_SECONDS, owner),
             )
+            if claimed is None:
+                failures += 1
+                await self._claim_backoff(failures)
+                continue
+            failures = 0
+            items, next_at = claimed
             for item in items:
                 if item.instance_id in self._inflight:
                     # the lease expired under a long virtual-clock jump, or a restart replaced the
@@ -210,6 +256,7 @@ class Dispatcher:
                 await self._sleep_until_work(self._orch_wake, next_at)
 
     async def _activity_loop(self) -> None:
+        failures = 0  # failed claims in a row
         while not self._stopping:
             self._act_wake.clear()
             free = self.max_activities - self._act_running
@@ -217,11 +264,16 @@ class Dispatcher:
                 await self._act_wake.wait()
                 continue
             now = self.ctx.clock.now()
-            work, next_at = await self.run_sync(
-                lambda now=now, free=free: self._claim_or_next(
-                    lambda: self.ctx.store.claim_activities(now, free, LEASE_SECONDS, self.owner)
-                )
+            claimed = await self._claim(
+                "activity",
+                lambda owner, now=now, free=free: self.ctx.store.claim_activities(now, free, LEASE_SECONDS, owner),
             )
+            if claimed is None:
+                failures += 1
+                await self._claim_backoff(failures)
+                continue
+            failures = 0
+            work, next_at = claimed
             for msg in work:
                 running = self._act_inflight.get(msg.id)
                 if running is not None:
@@ -267,14 +319,19 @@ class Dispatcher:
         return any(m.queue == ACTIVITY_QUEUE for m in result.outgoing)  # new activity work?
 
     def _store_result(self, item: OrchestrationWorkItem, result: EpisodeResult, consumed: list[int]) -> None:
-        self.ctx.store.commit_orchestration(
-            item,
-            instance=result.instance,
-            new_history=result.new_history,
-            replace_history=result.replace_history,
-            outgoing=result.outgoing,
-            consumed=consumed,
-        )
+        try:
+            self.ctx.store.commit_orchestration(
+                item,
+                instance=result.instance,
+                new_history=result.new_history,
+                replace_history=result.replace_history,
+                outgoing=result.outgoing,
+                consumed=consumed,
+            )
+        except (ConflictError, _CommitFailed):
+            raise
+        except Exception as exc:
+            raise _CommitFailed(exc) from exc
 
     def _park(self, item: OrchestrationWorkItem, exc: BaseException, attempts: int) -> None:
         """Terminate the instance instead of retrying a poison message forever (R14)."""
@@ -300,6 +357,15 @@ class Dispatcher:
         except ConflictError as exc:
             log.warning("%s: commit rejected (%s); messages stay queued", item.instance_id, exc)
             self._orch_wake.set()
+        except _CommitFailed as failed:
+            # the store failed, not the episode: nothing about the messages is poisonous, so
+            # they are claimed again at once (if the commit was in fact applied, the lease is
+            # gone and the abandon does nothing; the replay would drop the duplicates anyway)
+            exc = failed.__cause__
+            log.warning("%s: storing the episode failed (%s: %s); it will run again",
+                        item.instance_id, type(exc).__name__, exc)
+            await self._give_back(f"{item.instance_id}'s messages", lambda: self.ctx.store.abandon_orchestration(item))
+            self.notify()
         except Exception as exc:
             attempts = max((m.dequeue_count for m in item.messages), default=0) + 1
             if attempts >= MAX_EPISODE_ATTEMPTS and not item.instance_id.startswith("@"):
@@ -311,8 +377,9 @@ class Dispatcher:
                     log.exception("%s: could not park the poison message(s)", item.instance_id)
             delay = min(MAX_BACKOFF_SECONDS, 2.0 ** max((m.dequeue_count for m in item.messages), default=0))
             log.exception("%s: episode failed; retrying in %.0f s", item.instance_id, delay)
-            with contextlib.suppress(Exception):
-                await self.run_sync(lambda: self.ctx.store.abandon_orchestration(item, delay))
+            await self._give_back(
+                f"{item.instance_id}'s messages", lambda: self.ctx.store.abandon_orchestration(item, delay)
+            )
             self.notify()
         finally:
             self._inflight.discard(item.instance_id)
@@ -355,12 +422,13 @@ class Dispatcher:
             await self._writes.write(lambda: self.ctx.store.complete_activity(msg, result))
             self._orch_wake.set()  # the result is an orchestrator message
         except Exception as exc:
-            if isinstance(exc, WorkerError):  # the worker process died: say so in one line
-                log.error("activity %s for %s: %s; it will be retried", name, msg.target, exc)
+            if isinstance(exc, (WorkerError, StoreError)):  # a worker died / the store failed: one line
+                log.error("activity %s for %s: %s: %s; it will be retried", name, msg.target, type(exc).__name__, exc)
             else:
                 log.exception("activity %s for %s could not be completed; it will be retried", name, msg.target)
-            with contextlib.suppress(Exception):
-                await self.run_sync(lambda: self.ctx.store.abandon_activity(msg, 1.0))
+            await self._give_back(
+                f"activity {name} for {msg.target}", lambda: self.ctx.store.abandon_activity(msg, 1.0)
+            )
             self._act_wake.set()  # the loop must re-read when the retry becomes visible
         finally:
             self._act_running -= 1
@@ -369,6 +437,10 @@ class Dispatcher:
             self._act_inflight.pop(msg.id, None)
             if self._act_running == self.max_activities - 1:
                 self._act_wake.set()  # the loop was waiting for a free slot
+
+
+class _CommitFailed(Exception):
+    """The store failed to commit an episode (the cause is chained); not a ConflictError."""
 
 
 class _ReportedFailure(Exception):

@@ -6,13 +6,15 @@ pytest fixtures in ``durable_local.testing``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
 
+from durable_local.app_env import app_process_env
 from durable_local.app_loader import LoadedApp, load_app
 from durable_local.runtime import workers
 from durable_local.runtime.clock import Clock
@@ -54,10 +56,20 @@ class Host:
         app: LoadedApp | None = None,
         store: Store | None = None,
     ) -> None:
-        self.config = config
+        # The host's own paths mean what they meant where it was started; user code then runs
+        # with the app's root as its working directory, as in the Python worker.
+        self.config = config = replace(
+            config, app_dir=Path(config.app_dir).resolve(), data_dir=Path(config.data_dir).resolve()
+        )
         self.clock = clock or Clock()
-        self.app = app or load_app(config.app_dir)
-        self.store = store or self._open_store()
+        self._app_env = contextlib.ExitStack()
+        self._app_env.enter_context(app_process_env(app.app_dir if app else config.app_dir))
+        try:
+            self.app = app or load_app(config.app_dir)
+            self.store = store or self._open_store()
+        except BaseException:
+            self._app_env.close()
+            raise
         self.ctx = HostContext(
             app=self.app,
             store=self.store,
@@ -111,6 +123,7 @@ class Host:
             await self._runner.cleanup()
             self._runner = None
         self.store.close()
+        self._app_env.close()
 
     def route_lines(self) -> list[str]:
         from durable_local.http.server import format_routes

@@ -32,3 +32,20 @@ def owner_is_dead(owner: str) -> bool:
     except PermissionError:
         return False  # exists, owned by someone else
     return False
+
+
+def claim_owner(owner: str, n: int) -> str:
+    """The owner id of one claim call of ``owner``: ``host-<hex>.<n>@<hostname>:<pid>``.
+
+    A claim whose reply was lost (a storage timeout after the leases were written) can then
+    give back exactly the leases it took, without touching the host's other in-flight work;
+    ``owner_is_dead`` reads only the part after ``@``, so crash recovery is unchanged."""
+    name, at, where = owner.partition("@")
+    return f"{name}.{n}{at}{where}"
+
+
+def owned_by(owner: str, claim: str) -> bool:
+    """True if ``claim`` is ``owner`` itself or one of its claim owners."""
+    name, _, where = owner.partition("@")
+    claim_name, _, claim_where = claim.partition("@")
+    return claim_where == where and claim_name.partition(".")[0] == name

@@ -171,9 +171,12 @@ _threads: Any = None  # the worker's thread pool for sync activities, as the Pyt
 def _init_worker(app_dir: str, default_version: str, log_level: int) -> None:
     global _options, _registry
     logging.basicConfig(level=log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    from durable_local.app_env import adopt_app_env
     from durable_local.app_loader import load_app
 
     global _threads
+    # this process exists for the app: its working directory and import path stay the worker's
+    adopt_app_env(app_dir)
     app = load_app(app_dir)
     _registry = app.registry
     _options = engine_options(app.registry, default_version)

@@ -67,5 +67,5 @@ def open_store(kind: str, data_dir: Path, **opts: Any) -> Store:
                 "pip install 'durable-local[azure]'"
             ) from None
 
-        return AzureStore(data_dir=data_dir, **opts)  # type: ignore[no-any-return]
+        return AzureStore(data_dir=data_dir, **opts)
     raise ValueError(f"unknown store kind {kind!r} (expected memory, sqlite or azure)")

@@ -46,6 +46,7 @@ class ActivityMixin:
                     continue
                 h.msg.lease_token = new_token()
                 h.lease_expires = now + timedelta(seconds=lease_seconds)
+                h.lease_owner = owner
                 out.append(h.out())
         return out
 
@@ -77,10 +78,22 @@ class ActivityMixin:
                 return  # re-claimed by another worker after our lease expired
             self._release(held, delay_seconds)
 
+    def _release_activity_leases(self, is_dead: Callable[[str], bool]) -> int:
+        """Forget the activity leases this process holds for the owners ``is_dead`` selects:
+        their messages are still hidden from other processes, and claimable here again."""
+        n = 0
+        with self._act_lock:
+            for h in list(self.queues.held.values()):
+                if h.msg.queue == ACTIVITY_QUEUE and h.lease_owner is not None and is_dead(h.lease_owner):
+                    h.msg.lease_token = h.lease_expires = h.lease_owner = None
+                    n += 1
+        return n
+
     def _release(self, held: Held, delay_seconds: float) -> None:
         """Unlease, count the dequeue, delay; the body is rewritten so other processes agree."""
         held.msg.lease_token = None
         held.lease_expires = None
+        held.lease_owner = None
         held.msg.dequeue_count += 1
         if delay_seconds > 0:
             held.msg.visible_at = self._now() + timedelta(seconds=delay_seconds)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._common import json_copy, new_token, to_us
@@ -60,6 +61,7 @@ class EpisodeMixin:
     _validate: Callable[[Sequence[Message]], list[Message]]
     _record: Callable[[str, dict[str, Any] | None], InstanceRecord | None]
     _lazy_receive: Callable[[], float | None]
+    _release_activity_leases: Callable[[Callable[[str], bool]], int]
 
     def claim_orchestrations(
         self, now: datetime, limit: int, lease_seconds: float, owner: str
@@ -84,10 +86,7 @@ class EpisodeMixin:
             while candidates and len(items) < limit:
                 wave, candidates = candidates[: limit - len(items)], candidates[limit - len(items) :]
                 leased = self._run_all(
-                    [
-                        lambda i=instance_id, h=held: self._lease(i, h, now, lease_seconds, owner)
-                        for instance_id, held in wave
-                    ]
+                    [partial(self._lease, instance_id, held, now, lease_seconds, owner) for instance_id, held in wave]
                 )
                 items += [item for item in leased if item is not None]
         return items
@@ -214,7 +213,7 @@ class EpisodeMixin:
             # two phases: consumed messages go only once the outgoing ones are out, so that a
             # crash in between leaves them to be redelivered and to trigger the outbox resend
             first: list[Callable[[], object]] = [
-                lambda c=c: self.queues.send(c, self._delay(c.visible_at)) for c in copies
+                partial(self.queues.send, c, self._delay(c.visible_at)) for c in copies
             ]
             if instance is not None and cols is not None:
                 instance.etag = counter
@@ -226,7 +225,7 @@ class EpisodeMixin:
                 m.id = c.id
             held = [self.queues.held.get(mid) for mid in ids]  # type: ignore[arg-type]
             then: list[Callable[[], object]] = [
-                lambda h=h: self.queues.delete(h) for h in held if h and h.msg.target == item.instance_id
+                partial(self.queues.delete, h) for h in held if h and h.msg.target == item.instance_id
             ]
             cleared: list[Sentinel | None] = [new]
             if new.outbox_pending:
@@ -250,6 +249,23 @@ class EpisodeMixin:
         futures = [self._pool.submit(t) for t in tasks]
         wait(futures)
         return [f.result() for f in futures]
+
+    def release_dead_leases(self, is_dead: Callable[[str], bool]) -> int:
+        """Give back the orchestration and activity leases this process holds for the owners
+        ``is_dead`` selects (a claim whose reply was lost, a stopping host). Their messages stay
+        in this process's held registry and are claimable again at once. Leases written by
+        another process are not visible here; they expire."""
+        n = 0
+        with self._claim_lock, self._errors("release leases"):
+            for claim in [c for c in self._claims.values() if is_dead(c.sentinel.lease_owner)]:
+                released = replace(claim.sentinel, lease_token="", lease_owner="", lease_expires=0)
+                try:
+                    self.tables.remember(self.tables.write_sentinel(released), claim.history)
+                except Stale:
+                    pass  # someone else owns the instance now
+                self._end_claim(claim)
+                n += 1
+        return n + self._release_activity_leases(is_dead)
 
     def abandon_orchestration(self, item: OrchestrationWorkItem, delay_seconds: float = 0.0) -> None:
         with self._errors(f"abandon an episode of {item.instance_id!r}"):

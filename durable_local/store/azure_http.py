@@ -37,6 +37,9 @@ from urllib3.util.retry import Retry
 POOL_SIZE = 64
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 _STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})")
+# One operation of an entity-group transaction, as TableClient.submit_transaction takes it:
+# (kind, entity) or (kind, entity, keyword options)
+TableOp = tuple[Any, ...]
 
 
 def is_loopback(url: str) -> bool:
@@ -108,7 +111,7 @@ def _part(req: Any) -> bytes:
     for name, value in req.headers.items():
         if name.lower() != "content-length":
             lines.append(f"{name}: {value}")
-    body = req.content
+    body: bytes | str | None = req.content
     if isinstance(body, str):
         body = body.encode()
     elif body is None:
@@ -162,7 +165,7 @@ def _error(status: int, payload: bytes) -> HttpResponseError:
     return exc
 
 
-def submit_transaction(table: TableClient, operations: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def submit_transaction(table: TableClient, operations: list[TableOp]) -> list[dict[str, Any]]:
     """``TableClient.submit_transaction`` without the MIME round trips; returns one
     ``{"etag": ...}`` per operation, in order."""
     if not operations:

@@ -48,10 +48,11 @@ class Held:
     msg: Message  # decoded; ``lease_token`` is the activity lease (as in the memory store)
     qname: str
     msg_id: str
-    receipt: str
+    receipt: str | None  # the SDK types it optional; a send or a receive always returns one
     blob: str | None
     hidden_until: float = 0.0  # time.monotonic() at which the queue shows it again
     lease_expires: datetime | None = None  # activity lease expiry, in the callers' clock
+    lease_owner: str | None = None  # who holds the activity lease (release_dead_leases)
 
     @property
     def id(self) -> int:

@@ -34,7 +34,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
 
 from .azure_codec import RECORD_COLUMNS, SENTINEL, LargeValues, entity_size, row_key
-from .azure_http import submit_transaction
+from .azure_http import TableOp, submit_transaction
 
 MAX_BATCH_OPS = 100
 MAX_BATCH_BYTES = 3 * 1024 * 1024  # the service limit is 4 MiB per transaction
@@ -75,7 +75,7 @@ class Tables:
         self.history = history
         self.instances = instances
         self._large = large
-        self._row_etags: dict[str, tuple[int, str]] = {}  # projection cache: key -> (counter, etag)
+        self._row_etags: dict[str, tuple[int, str | None]] = {}  # projection cache: key -> (counter, etag)
         self._cache: OrderedDict[str, tuple[Sentinel, list[dict[str, Any]]]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -120,7 +120,7 @@ class Tables:
             e.update(s.record)
         return e
 
-    def _sentinel_op(self, s: Sentinel, outbox_blob: str) -> tuple[Any, ...]:
+    def _sentinel_op(self, s: Sentinel, outbox_blob: str) -> TableOp:
         entity = self._entity(s, outbox_blob)
         if s.etag is None:
             return ("create", entity)
@@ -152,7 +152,7 @@ class Tables:
                 if etag is None:
                     raise Stale("no sentinel")
                 touch = {"PartitionKey": s.key, "RowKey": SENTINEL, "Pending": i + 1}
-                ops = [("upsert", r, {"mode": UpdateMode.REPLACE}) for r in chunk]
+                ops: list[TableOp] = [("upsert", r, {"mode": UpdateMode.REPLACE}) for r in chunk]
                 ops.append(
                     (
                         "update",

@@ -49,6 +49,7 @@ class _Msg:
     dequeue_count: int = 0
     lease_token: str | None = None  # activity leases live on the message
     lease_expires: datetime | None = None
+    lease_owner: str | None = None
 
     def out(self) -> Message:
         return Message(
@@ -141,7 +142,8 @@ class MemoryStore:
 
     def get_history(self, instance_id: str) -> list[dict[str, Any]]:
         with self._lock:
-            return json_copy(self._history.get(instance_id, []))
+            history: list[dict[str, Any]] = json_copy(self._history.get(instance_id, []))
+            return history
 
     def query_instances(self, query: InstanceQuery) -> QueryResult:
         after = decode_continuation(query.continuation)
@@ -302,6 +304,7 @@ class MemoryStore:
                     continue
                 m.lease_token = new_token()
                 m.lease_expires = now + timedelta(seconds=lease_seconds)
+                m.lease_owner = owner
                 out.append(m.out())
         return out
 
@@ -326,10 +329,25 @@ class MemoryStore:
                 return  # re-claimed by another worker after our lease expired
             stored.lease_token = None
             stored.lease_expires = None
+            stored.lease_owner = None
             stored.dequeue_count += 1
             visible = self._clock_after(delay_seconds)
             if visible is not None:
                 stored.visible_at = visible
+
+    def release_dead_leases(self, is_dead: Callable[[str], bool]) -> int:
+        """Release the orchestration and activity leases of the owners ``is_dead`` selects
+        (as the SQLite store does); returns how many leases were freed."""
+        with self._lock:
+            dead = [iid for iid, lease in self._leases.items() if is_dead(lease.owner)]
+            for iid in dead:
+                del self._leases[iid]
+            n = len(dead)
+            for m in self._messages.values():
+                if m.lease_owner is not None and is_dead(m.lease_owner):
+                    m.lease_token = m.lease_expires = m.lease_owner = None
+                    n += 1
+        return n
 
     # -- introspection and repair ------------------------------------------------------------
     def count_messages(self, queue: str | None = None, target: str | None = None) -> int:

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 COMMANDS = ("replay", "export", "lint")
 
@@ -64,20 +65,31 @@ def _open_store(args: argparse.Namespace, hub_name: str | None = None):  # type:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from durable_local.app_env import app_process_env
     from durable_local.app_loader import AppLoadError, load_app
-    from durable_local.runtime.engine_options import engine_options
-
-    from .history_file import all_orchestration_ids, export_instance, read_history_file
-    from .replay import Replayer
 
     if not (args.files or args.instance or args.all):
         print("error: give history FILEs, --instance ID or --all", file=sys.stderr)
         return 2
+    # paths given by the user mean what they meant where the command ran; the histories then
+    # replay with the app's root as the working directory, as its code runs in the worker
+    args.files = [Path(f).resolve() for f in args.files]
+    args.data_dir = Path(args.data_dir).resolve()
     try:
         app = load_app(args.app_dir)
     except AppLoadError as exc:
         print(f"error: the app failed to load: {exc}", file=sys.stderr)
         return 2
+    with app_process_env(app.app_dir):
+        return _replay_loaded(args, app)
+
+
+def _replay_loaded(args: argparse.Namespace, app: Any) -> int:
+    from durable_local.runtime.engine_options import engine_options
+
+    from .history_file import all_orchestration_ids, export_instance, read_history_file
+    from .replay import Replayer
+
     docs = []
     for path in args.files:
         files = sorted(path.glob("*.json")) if path.is_dir() else [path]

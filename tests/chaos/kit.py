@@ -183,3 +183,22 @@ def order_mix(n: int, skus: list[str], rng: Any, prefix: str = "o") -> tuple[dic
         orders[oid] = make_order(oid, [(sku, q, 250) for sku, q in units.items()], card=rng.choice(cards))
         lines[oid] = units
     return orders, lines
+
+
+async def host_idle(h: Any, empty_claims: Any, timeout: float = 5.0) -> None:
+    """Wait (bounded) until an in-process host is idle: nothing in flight, and a claim of each
+    kind made after that found no work (the loops are woken to make sure). ``empty_claims``
+    counts the claims that came back empty, by method name (AmbiguousStore and the R4
+    recorder keep one)."""
+    d = h.host.dispatcher
+    mark: dict[str, int] | None = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if d._inflight or d._deferred or d._act_running:
+            mark = None
+        elif mark is None:
+            mark = dict(empty_claims)
+            d.notify()
+        elif all(empty_claims[k] > mark.get(k, 0) for k in ("claim_orchestrations", "claim_activities")):
+            return
+        await asyncio.sleep(0.005)

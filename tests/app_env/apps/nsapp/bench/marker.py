@@ -1,0 +1,1 @@
+VALUE = "nsapp's own bench"

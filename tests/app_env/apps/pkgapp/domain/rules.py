@@ -1,0 +1,2 @@
+def label(item: str) -> str:
+    return f"pkgapp:{item}"

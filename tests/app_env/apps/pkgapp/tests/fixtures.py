@@ -1,0 +1,1 @@
+SOURCE = "pkgapp's own tests package"
