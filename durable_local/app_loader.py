@@ -66,6 +66,18 @@ class HostSettings:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+def disabled_setting(function_name: str) -> str | None:
+    """The name of the app setting that disables ``function_name`` when it is "true" or "1"
+    (``AzureWebJobs.<name>.Disabled``, or ``AzureWebJobs_<name>_Disabled`` as Linux hosts
+    spell it), or None if no such setting is set. Names compare case-insensitively, as the
+    host's configuration does."""
+    wanted = {f"azurewebjobs.{function_name}.disabled".lower(), f"azurewebjobs_{function_name}_disabled".lower()}
+    for key, value in os.environ.items():
+        if key.lower() in wanted and value.strip().lower() in ("true", "1"):
+            return key
+    return None
+
+
 @dataclass
 class Registry:
     functions: list[FunctionInfo]
@@ -73,6 +85,9 @@ class Registry:
     activities: dict[str, FunctionInfo]
     entities: dict[str, FunctionInfo]
     http: list[FunctionInfo]
+    # function names disabled by AzureWebJobs.<name>.Disabled: known (an orchestration may name
+    # them) but never run; activity() and entity() do not return them
+    disabled: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, functions: list[FunctionInfo]) -> Registry:
@@ -95,16 +110,33 @@ class Registry:
             activities=index("activity"),
             entities=index("entity"),
             http=[f for f in functions if f.kind == "http"],
+            disabled=frozenset(f.function_name for f in functions if disabled_setting(f.function_name)),
         )
+
+    def is_disabled(self, info: FunctionInfo) -> bool:
+        return info.function_name in self.disabled
 
     def orchestrator(self, name: str) -> FunctionInfo | None:
         return self.orchestrators.get(name.lower())
 
     def activity(self, name: str) -> FunctionInfo | None:
-        return self.activities.get(name.lower())
+        """The activity to run, None if unknown or disabled."""
+        info = self.activities.get(name.lower())
+        return None if info is None or self.is_disabled(info) else info
 
     def entity(self, name: str) -> FunctionInfo | None:
-        return self.entities.get(name.lower())
+        """The entity to run, None if unknown or disabled."""
+        info = self.entities.get(name.lower())
+        return None if info is None or self.is_disabled(info) else info
+
+    def entity_exists(self, name: str) -> bool:
+        """Known (even if disabled): an orchestration may signal or call it."""
+        return name.lower() in self.entities
+
+    def function(self, function_name: str) -> FunctionInfo | None:
+        """A function by its Functions name (case-insensitive, as admin routes resolve it)."""
+        low = function_name.lower()
+        return next((f for f in self.functions if f.function_name.lower() == low), None)
 
     def activity_exists(self, name: str) -> bool:
         return name == HTTP_ACTIVITY or name.lower() in self.activities

@@ -63,10 +63,28 @@ def _text(path: Path) -> str | None:
         return None
 
 
+def _symlink_problem(root: Path, path: Path) -> str | None:
+    """Why a tracked symlink is wrong: an absolute target, or one that leaves the repository
+    (a committed ``.venv -> /some/checkout/.venv`` replaces every clone's virtualenv)."""
+    target = os.readlink(path)
+    if os.path.isabs(target):
+        return f"symlink to the absolute path {target}"
+    resolved = os.path.normpath(os.path.join(os.path.dirname(path), target))
+    if os.path.relpath(resolved, root).startswith(os.pardir):
+        return f"symlink to {target}, outside the repository"
+    return None
+
+
 def outside_references(root: Path) -> list[str]:
-    """``file:line: what`` for every line of a tracked text file that points outside the repository."""
+    """``file:line: what`` for every line of a tracked text file that points outside the
+    repository, and ``file: what`` for every tracked symlink that does."""
     hits = []
     for path in _tracked_files(root):
+        if path.is_symlink():
+            problem = _symlink_problem(root, path)
+            if problem:
+                hits.append(f"{path.relative_to(root)}: {problem}")
+            continue
         text = _text(path)
         if text is None:
             continue
@@ -98,7 +116,10 @@ def test_the_check_finds_each_kind_of_reference(tmp_path: Path) -> None:
     (tmp_path / "blob.bin").write_bytes(b"\0\1/" + b"work/x")
     (tmp_path / ".venv").mkdir()
     (tmp_path / ".venv" / "site.py").write_text("/" + "work/ignored\n")
+    (tmp_path / "abs-link").symlink_to(tmp_path / "ok.md")  # absolute target
+    (tmp_path / "up-link").symlink_to(os.path.join(os.pardir, "elsewhere"))  # leaves the tree
+    (tmp_path / "in-link").symlink_to("ok.md")  # relative, inside: fine
 
     hits = outside_references(tmp_path)
 
-    assert sorted(h.split(":", 1)[0] for h in hits) == sorted(samples)
+    assert sorted(h.split(":", 1)[0] for h in hits) == sorted([*samples, "abs-link", "up-link"])

@@ -108,11 +108,8 @@ def run_entity_batch(item: OrchestrationWorkItem, now: datetime, options: Engine
     outgoing: list[Message] = []
     handle = options.resolve_entity(name)
     if handle is None:
-        known = ", ".join(f"'{n}'" for n in options.names("entity"))
-        error = dumps_compact(
-            f"The function '{name}' doesn't exist, is disabled, or is not an entity function. "
-            f"Additional info: The following are the known entity functions: {known}."
-        )
+        # unknown or disabled (AzureWebJobs.<name>.Disabled): every request gets the error
+        error = dumps_compact(options.missing_function_message("entity", name))
         for req in requests:
             msg = _response(req, error, True, now)
             if msg is not None:

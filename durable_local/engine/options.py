@@ -78,6 +78,14 @@ class EngineOptions:
     def names(self, kind: str) -> Sequence[str]:
         return self.known_names(kind) if self.known_names is not None else ()
 
+    def missing_function_message(self, kind: str, name: str) -> str:
+        """The extension's text for a call to an unknown or disabled function (PROTOCOL §1.2)."""
+        known = ", ".join(f"'{n}'" for n in self.names(kind))
+        return (
+            f"The function '{name}' doesn't exist, is disabled, or is not an {kind} function. "
+            f"Additional info: The following are the known {kind} functions: {known}."
+        )
+
 
 @dataclass
 class FunctionRegistry:

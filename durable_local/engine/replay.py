@@ -257,12 +257,8 @@ class ShadowReplay:
     def _require(self, kind: str, name: str, exists: bool) -> None:
         if exists:
             return
-        known = ", ".join(f"'{n}'" for n in self.options.names(kind))
         self.failure_is_user_error = True
-        self._fail(
-            f"The function '{name}' doesn't exist, is disabled, or is not an {kind} function. "
-            f"Additional info: The following are the known {kind} functions: {known}."
-        )
+        self._fail(self.options.missing_function_message(kind, name))
 
     def _fail(self, message: str) -> None:
         self.failure = message

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -68,6 +68,8 @@ def build_router(ctx: HostContext) -> Router:
     router = Router()
     seen: dict[tuple[str, frozenset[str]], str] = {}
     for fi in ctx.app.registry.http:
+        if ctx.app.registry.is_disabled(fi):
+            continue  # AzureWebJobs.<name>.Disabled: not served (404)
         text = function_route_template(fi)
         try:
             template = RouteTemplate.parse(text)
@@ -171,9 +173,17 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
     return app
 
 
-def format_routes(ctx: HostContext, base_url: str) -> list[str]:
+def format_routes(ctx: HostContext, base_url: str, notes: Mapping[str, str] | None = None) -> list[str]:
     """Lines like Core Tools prints at start-up, one per function, e.g.
-    ``"        starter: [POST] http://127.0.0.1:7071/api/orchestrators/{functionName}"``."""
+    ``"        starter: [POST] http://127.0.0.1:7071/api/orchestrators/{functionName}"``;
+    ``notes`` (function name -> text, from the trigger manager) are appended in parentheses,
+    e.g. ``"        nightly: timerTrigger (disabled)"``."""
+    notes = notes or {}
+
+    def noted(fi: FunctionInfo, line: str) -> str:
+        note = notes.get(fi.function_name)
+        return f"{line} ({note})" if note else line
+
     base = base_url.rstrip("/")
     prefix = ctx.route_prefix.strip("/")
     lines: list[str] = []
@@ -184,8 +194,8 @@ def format_routes(ctx: HostContext, base_url: str) -> list[str]:
         shown = ",".join(m for m in ALL_METHODS if m in methods)
         route = function_route_template(fi).strip("/")
         url = "/".join(p for p in (base, prefix, route) if p)
-        lines.append(f"        {fi.function_name}: [{shown}] {url}")
+        lines.append(noted(fi, f"        {fi.function_name}: [{shown}] {url}"))
     for fi in ctx.app.registry.functions:
         if fi.kind != "http":
-            lines.append(f"        {fi.function_name}: {fi.trigger.get('type')}")
+            lines.append(noted(fi, f"        {fi.function_name}: {fi.trigger.get('type')}"))
     return lines

@@ -406,8 +406,8 @@ class Dispatcher:
                     result_text = text
                 else:
                     info = self.ctx.app.registry.activity(name)
-                    if info is None:
-                        raise LookupError(f"The function '{name}' doesn't exist, is disabled, or is not an activity")
+                    if info is None:  # disabled: the orchestration sees a failed task, as in the extension
+                        raise _ReportedFailure(self.options.missing_function_message("activity", name), "")
                     result_text = await invoke.call_activity(
                         info, payload.get("input"), self.run_sync, client_env(self.ctx), msg.target
                     )

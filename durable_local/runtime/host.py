@@ -81,7 +81,8 @@ class Host:
         pool = workers.WorkerProcesses(self.app.app_dir, count, self.app.settings.default_version) if count else None
         self.dispatcher = Dispatcher(self.ctx, workers=pool)
         self.ctx.notify = self.dispatcher.notify
-        self.triggers = TriggerManager(self.ctx)
+        self.triggers = TriggerManager(self.ctx)  # timers (and other non-HTTP triggers)
+        self.triggers.plan()  # a bad trigger is logged now, before the listing
         self._runner: web.AppRunner | None = None
         self.port = config.port
 
@@ -117,7 +118,7 @@ class Host:
         log.info("durable_local host listening on %s (store=%s)", self.base_url, self.config.store)
 
     async def stop(self) -> None:
-        await self.triggers.stop()  # no new invocations; in-flight ones finish (they may start orchestrations)
+        await self.triggers.stop()  # no new firings while in-flight work finishes
         await self.dispatcher.stop()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -128,4 +129,4 @@ class Host:
     def route_lines(self) -> list[str]:
         from durable_local.http.server import format_routes
 
-        return format_routes(self.ctx, self.base_url)
+        return format_routes(self.ctx, self.base_url, self.triggers.notes)

@@ -223,8 +223,8 @@ def _run_activity(
 
     info = _registry.activity(name)
     try:
-        if info is None:
-            raise LookupError(f"The function '{name}' doesn't exist, is disabled, or is not an activity")
+        if info is None:  # disabled: the orchestration sees a failed task, as in the extension
+            return "failed", _options.missing_function_message("activity", name), ""
         return "ok", invoke.call_activity_sync(info, input_text, env, instance_id), ""
     except Exception as exc:  # the user's failure becomes TaskFailed, as in the extension
         logging.getLogger("durable_local.dispatch").info("activity %s failed: %s: %s", name, type(exc).__name__, exc)

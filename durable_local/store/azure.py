@@ -66,6 +66,7 @@ from .azure_codec import (
 )
 from .azure_conn import DEFAULT_HUB, DEV_STORAGE, endpoint_of, expand_connection_string, storage_errors
 from .azure_episodes import Claim, EpisodeMixin
+from .azure_hoststate import AzureHostState
 from .azure_http import http_session, is_loopback
 from .azure_queues import Queues
 from .azure_tables import Sentinel, Stale, Tables
@@ -85,10 +86,10 @@ from .base import (
 __all__ = ["DEFAULT_HUB", "DEV_STORAGE", "AzureStore", "expand_connection_string", "open_azure_store"]
 
 
-class AzureStore(EpisodeMixin, ActivityMixin):
+class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
     """``Store`` on Azure Storage (or Azurite); see the module docstring for the mapping.
     Episodes (claim / commit / abandon) are in azure_episodes.py, activities in
-    azure_activities.py."""
+    azure_activities.py, host state for triggers in azure_hoststate.py."""
 
     def __init__(
         self,
@@ -392,6 +393,7 @@ class AzureStore(EpisodeMixin, ActivityMixin):
                 except ResourceNotFoundError:
                     pass
             self.queues.delete_all()
+            self.delete_host_state()
             try:
                 self._container.delete_container()
             except ResourceNotFoundError:

@@ -22,7 +22,8 @@ Conventions shared by all backends (tests/store checks them):
 - Backends accept ``clock: Callable[[], datetime]`` in their constructor; it is used only where
   the API has no ``now`` argument (the delays of ``abandon_*``), so a virtual clock can drive them.
 - Extras beyond the DurableTask core (introspection and repair): ``count_messages``,
-  ``list_messages`` and ``set_instance_row``.
+  ``list_messages`` and ``set_instance_row``; host state for triggers (what the Functions
+  host keeps in its storage account): a small key/value map and named locks with expiry.
 """
 
 from __future__ import annotations
@@ -218,5 +219,20 @@ class Store(Protocol):
     def set_instance_row(self, record: InstanceRecord) -> None:
         """Upsert the row unconditionally (no etag or lease check; the etag is still bumped
         and written back). For repairs and fixtures only, never on the hot path."""
+
+    # -- host state (durable_local/triggers: timer schedule status, singleton locks) -----------
+    def get_host_value(self, key: str) -> str | None:
+        """The text stored under ``key`` by ``put_host_value``, or None."""
+
+    def put_host_value(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key`` (last writer wins)."""
+
+    def acquire_host_lock(self, name: str, owner: str, now: datetime, seconds: float) -> bool:
+        """Take the lock ``name`` for ``owner`` until ``now + seconds`` if it is free, expired
+        or already ``owner``'s (a renewal); False if another owner holds it. Atomic across
+        processes sharing the store."""
+
+    def release_host_lock(self, name: str, owner: str) -> None:
+        """Free the lock if ``owner`` holds it (a no-op otherwise)."""
 
     def close(self) -> None: ...

@@ -79,6 +79,8 @@ class MemoryStore:
         self._instances: dict[str, InstanceRecord] = {}
         self._history: dict[str, list[dict[str, Any]]] = {}
         self._messages: dict[int, _Msg] = {}  # insertion order == id order
+        self._host_values: dict[str, str] = {}
+        self._host_locks: dict[str, tuple[str, datetime]] = {}  # name -> (owner, expires)
         self._leases: dict[str, _Lease] = {}  # orchestration leases by instance id
         self._next_id = 1
         self._closed = False
@@ -368,6 +370,29 @@ class MemoryStore:
             etag = (old.etag if old else 0) + 1
             self._instances[record.instance_id] = replace(normalized(record), etag=etag)
             record.etag = etag
+
+    # -- host state ------------------------------------------------------------------------------
+    def get_host_value(self, key: str) -> str | None:
+        with self._lock:
+            return self._host_values.get(key)
+
+    def put_host_value(self, key: str, value: str) -> None:
+        with self._lock:
+            self._host_values[key] = str(value)
+
+    def acquire_host_lock(self, name: str, owner: str, now: datetime, seconds: float) -> bool:
+        now = utc(now)
+        with self._lock:
+            held = self._host_locks.get(name)
+            if held is not None and held[0] != owner and held[1] > now:
+                return False
+            self._host_locks[name] = (owner, now + timedelta(seconds=seconds))
+            return True
+
+    def release_host_lock(self, name: str, owner: str) -> None:
+        with self._lock:
+            if name in self._host_locks and self._host_locks[name][0] == owner:
+                del self._host_locks[name]
 
     def close(self) -> None:
         with self._lock:

@@ -44,10 +44,12 @@ from .base import (
     StoreError,
 )
 from .faultpoints import fault_point
+from .sqlite_hoststate import SqliteHostState
 
 
-class SqliteStore:
-    """``Store`` on one SQLite file; see base.py for the semantics of each method."""
+class SqliteStore(SqliteHostState):
+    """``Store`` on one SQLite file; see base.py for the semantics of each method (host state
+    for triggers: sqlite_hoststate.py)."""
 
     def __init__(
         self,

@@ -1,1 +1,1 @@
-"""Trigger listeners beside HTTP: they run with the host (``manager.TriggerManager``)."""
+"""Non-HTTP triggers: the trigger manager, timers, admin invoke (queue and blob listeners plug in)."""

@@ -35,6 +35,7 @@ from durable_local.bindings.invocation import param_annotation
 from durable_local.bindings.storage_io import BindingDataError, split_blob_path
 from durable_local.runtime.context import HostContext
 
+from .manager import TriggerSetupError
 from .queue import QueueOptions
 
 log = logging.getLogger("durable_local.triggers.blob")
@@ -86,6 +87,11 @@ class BlobListener:
         return await asyncio.get_running_loop().run_in_executor(self._io, partial(fn, *args, **kwargs))
 
     async def start(self) -> None:
+        problem = await self._call(storage_problem, self.setting, "blob")
+        if problem is not None:
+            raise TriggerSetupError(
+                f"Function '{self.function_name}' (blobTrigger, connection '{self.setting}'): {problem}"
+            )
         self._task = asyncio.create_task(self._scan_loop(), name=f"blob:{self.function_name}")
         log.info("function %s: watching blobs '%s/%s*'", self.function_name, self.container, self.prefix)
 
@@ -230,21 +236,15 @@ class BlobListener:
         client.send_message(base64.b64encode(body.encode("utf-8")).decode("ascii"))
 
 
-async def build(ctx: HostContext, fi: FunctionInfo) -> BlobListener | None:
-    """The listener of a blob-triggered function, or None after one start-up line saying why not."""
+def create_listener(ctx: HostContext, fi: FunctionInfo) -> BlobListener:
+    """The listener of a blob-triggered function (TriggerSetupError: one line saying why not)."""
     setting = setting_name(fi.trigger)
     try:
         container, blob_part = split_blob_path(resolve_settings(str(fi.trigger.get("path") or "")))
         attempts = QueueOptions.from_host_json(ctx.app.settings.raw).max_dequeue_count
+        if "{" in container:
+            raise BindingDataError("the container part of the path cannot hold {...}")
         path_pattern(blob_part)
     except (ValueError, BindingExpressionError, BindingDataError) as exc:
-        log.error("function %s: blob trigger not started: %s", fi.function_name, exc)
-        return None
-    if "{" in container:
-        log.error("function %s: blob trigger not started: the container name cannot hold {...}", fi.function_name)
-        return None
-    problem = await asyncio.get_running_loop().run_in_executor(None, storage_problem, setting, "blob")
-    if problem is not None:
-        log.error("function %s: blob trigger not started (connection '%s'): %s", fi.function_name, setting, problem)
-        return None
+        raise TriggerSetupError(f"Function '{fi.function_name}' (blobTrigger): {exc}") from None
     return BlobListener(ctx, fi, setting, container, blob_part, attempts)

@@ -39,6 +39,8 @@ from durable_local.bindings.invocation import param_annotation, queue_encoding_o
 from durable_local.bindings.storage_io import BindingDataError, check_queue_name, decode_message
 from durable_local.runtime.context import HostContext
 
+from .manager import TriggerSetupError
+
 log = logging.getLogger("durable_local.triggers.queue")
 
 LEASE_SETTING = "DURABLE_LOCAL_QUEUE_LEASE_SECONDS"
@@ -149,15 +151,17 @@ def trigger_value(fi: FunctionInfo, msg: Any, body: bytes) -> Any:
 class QueueListener:
     """Polls one queue for one function."""
 
-    def __init__(self, ctx: HostContext, fi: FunctionInfo, client: Any, poison: Any, options: QueueOptions) -> None:
+    def __init__(self, ctx: HostContext, fi: FunctionInfo, setting: str, queue: str, options: QueueOptions) -> None:
         self.ctx = ctx
         self.fi = fi
         self.function_name = fi.function_name
-        self.client = client  # QueueClient of the trigger queue
-        self.poison = poison  # QueueClient of <queue>-poison
+        self.setting = setting
+        self.queue = queue
+        self.client: Any = None  # QueueClient of the trigger queue, once storage answered
+        self.poison: Any = None  # QueueClient of <queue>-poison
         self.options = options
         self.lease = lease_seconds()
-        self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"queue-{client.queue_name}")
+        self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"queue-{queue}")
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -167,8 +171,16 @@ class QueueListener:
         return await asyncio.get_running_loop().run_in_executor(self._io, partial(fn, *args, **kwargs))
 
     async def start(self) -> None:
+        problem = await self._call(storage_problem, self.setting, "queue")
+        if problem is not None:
+            raise TriggerSetupError(
+                f"Function '{self.function_name}' (queueTrigger, connection '{self.setting}'): {problem}"
+            )
+        service = queue_service(self.setting)
+        self.client = service.get_queue_client(self.queue)
+        self.poison = service.get_queue_client(f"{self.queue}-poison")
         self._task = asyncio.create_task(self._poll(), name=f"queue:{self.function_name}")
-        log.info("function %s: listening on queue '%s'", self.function_name, self.client.queue_name)
+        log.info("function %s: listening on queue '%s'", self.function_name, self.queue)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -303,18 +315,12 @@ class QueueListener:
                       describe_error(exc))  # fmt: skip
 
 
-async def build(ctx: HostContext, fi: FunctionInfo) -> QueueListener | None:
-    """The listener of a queue-triggered function, or None after one start-up line saying why not."""
+def create_listener(ctx: HostContext, fi: FunctionInfo) -> QueueListener:
+    """The listener of a queue-triggered function (TriggerSetupError: one line saying why not)."""
     setting = setting_name(fi.trigger)
     try:
         options = QueueOptions.from_host_json(ctx.app.settings.raw)
         queue = check_queue_name(resolve_settings(str(fi.trigger.get("queueName") or "")))
     except (ValueError, BindingExpressionError, BindingDataError) as exc:
-        log.error("function %s: queue trigger not started: %s", fi.function_name, exc)
-        return None
-    problem = await asyncio.get_running_loop().run_in_executor(None, storage_problem, setting, "queue")
-    if problem is not None:
-        log.error("function %s: queue trigger not started (connection '%s'): %s", fi.function_name, setting, problem)
-        return None
-    service = queue_service(setting)
-    return QueueListener(ctx, fi, service.get_queue_client(queue), service.get_queue_client(f"{queue}-poison"), options)
+        raise TriggerSetupError(f"Function '{fi.function_name}' (queueTrigger): {exc}") from None
+    return QueueListener(ctx, fi, setting, queue, options)

@@ -1,38 +1,42 @@
-"""Queue / blob triggers and Storage bindings: every test here needs Azurite."""
+"""Fixtures for trigger tests: timers (``runs``) and the Storage triggers and bindings (``storage_env``)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.azurite import shared_connection_string
+from tests.triggers.triggerkit import ExecutionLog
 
-APP = Path(__file__).parent / "storage_app"
-NAMES = ("START_QUEUE", "OUT_QUEUE", "FAIL_QUEUE", "SLOW_QUEUE", "IN_CONTAINER", "OUT_CONTAINER", "TABLE")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents and "no_azurite" not in item.keywords:
-            item.add_marker(pytest.mark.azurite)
+STORAGE_APP = Path(__file__).parent / "storage_app"
+STORAGE_NAMES = ("START_QUEUE", "OUT_QUEUE", "FAIL_QUEUE", "SLOW_QUEUE", "IN_CONTAINER", "OUT_CONTAINER", "TABLE")
 
 
 @pytest.fixture
-def storage_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, str]]:
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ExecutionLog:
+    """Point the app at a fresh log; timers not set by a test never come due in its run."""
+    path = tmp_path / "executions.jsonl"
+    monkeypatch.setenv("TRIGGER_TEST_LOG", str(path))
+    for setting in ("SCHEDULE_A", "SCHEDULE_B", "SCHEDULE_C"):
+        monkeypatch.setenv(setting, "0 0 0 1 1 *")  # once a year, on New Year's midnight
+    monkeypatch.setenv("AzureWebJobs.startup_timer.Disabled", "true")  # it fires at every start
+    for setting in ("WEBSITE_TIME_ZONE", "TZ"):
+        monkeypatch.delenv(setting, raising=False)
+    return ExecutionLog(path)
+
+
+@pytest.fixture
+def storage_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     """AzureWebJobsStorage on the session's Azurite, fresh queue/container/table names, a marks folder."""
+    from tests.azurite import shared_connection_string
+
     suffix = uuid.uuid4().hex[:10]
     env = {"AzureWebJobsStorage": shared_connection_string(), "TRIGGER_TEST_MARKS": str(tmp_path / "marks")}
-    for name in NAMES:
-        env[name] = (
-            f"t{suffix}{name.split('_')[0].lower()}"
-            if name == "TABLE"
-            else f"t-{suffix}-{name.lower().replace('_', '-')}"
-        )
+    for name in STORAGE_NAMES:
+        dashed = name.lower().replace("_", "-")
+        env[name] = f"t{suffix}table" if name == "TABLE" else f"t-{suffix}-{dashed}"  # tables: no dashes
     (tmp_path / "marks").mkdir()
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    yield env
+    return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,9 +12,12 @@ from azure.storage.blob import BlobServiceClient
 
 from durable_local.runtime.host import free_port
 from durable_local.testing import running_host
+from durable_local.triggers.blob import SCAN_SECONDS
 from tests.azurite import connection_string
 
-from .conftest import APP
+from .conftest import STORAGE_APP as APP
+
+pytestmark = pytest.mark.azurite
 
 
 def marks(env: dict[str, str], kind: str) -> list[str]:
@@ -42,19 +46,21 @@ async def test_blob_trigger_runs_once_per_new_or_changed_blob_and_not_after_rest
     async with running_host(APP) as h:
         await h.wait_until(lambda: len(marks(storage_env, "blob")) == 2, timeout=30, what="two blobs")
         # {name} is binding data for the output path; InputStream carries name and length
-        assert out_text(storage_env, f"a-{year}.out") == "FIRST"
-        assert out_text(storage_env, f"dir/b-{year}.out") == "SECOND"
+        await h.wait_until(lambda: out_text(storage_env, f"a-{year}.out") == "FIRST", what="a's output")
+        await h.wait_until(lambda: out_text(storage_env, f"dir/b-{year}.out") == "SECOND", what="b's output")
         assert sorted(marks(storage_env, "blob")) == [
             f"{storage_env['IN_CONTAINER']}/a.txt 5 first",
             f"{storage_env['IN_CONTAINER']}/dir/b.txt 6 second",
         ]
         container.upload_blob("a.txt", b"changed", overwrite=True)  # a new etag: runs again
         await h.wait_until(lambda: len(marks(storage_env, "blob")) == 3, timeout=30, what="the changed blob")
-        assert out_text(storage_env, f"a-{year}.out") == "CHANGED"
+        await h.wait_until(lambda: out_text(storage_env, f"a-{year}.out") == "CHANGED", what="the new output")
     # a restarted host reads the receipts back: nothing runs again
     async with running_host(APP) as h:
         container.upload_blob("c.txt", b"third")
         await h.wait_until(lambda: len(marks(storage_env, "blob")) == 4, timeout=30, what="the new blob")
+        await asyncio.sleep(2 * SCAN_SECONDS)  # more scans: processed blobs stay processed
+    assert len(marks(storage_env, "blob")) == 4
     assert marks(storage_env, "blob")[-1].endswith("/c.txt 5 third")
 
 
@@ -116,8 +122,9 @@ async def test_missing_and_unreachable_connection_is_one_line_and_the_app_runs(
         # the rest of the app runs
         code, _, _ = await h.post("/runtime/webhooks/durabletask/orchestrators/hello_orchestrator", json="x")
         assert code == 202
-    queue_line = next(line for line in lines if line.startswith("function queue_start: queue trigger not started"))
+    queue_line = next(line for line in lines if line.startswith("Function 'queue_start' (queueTrigger"))
     assert "connection 'AzureWebJobsStorage'" in queue_line and "npx azurite" in queue_line
-    assert any(line.startswith("function on_blob: blob trigger not started") for line in lines)
+    assert any(line.startswith("Function 'on_blob' (blobTrigger, connection 'AzureWebJobsStorage')") for line in lines)
+    assert h.host.triggers.notes["queue_start"].startswith("error: ")
     assert any("function hello: queue binding 'out'" in line for line in lines)
     assert all("Traceback" not in line for line in lines)

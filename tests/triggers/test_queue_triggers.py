@@ -12,11 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from azure.storage.queue import QueueClient
 
 from durable_local.testing import running_host
 
-from .conftest import APP
+from .conftest import STORAGE_APP as APP
+
+pytestmark = pytest.mark.azurite
 
 
 def queue(env: dict[str, str], setting: str) -> QueueClient:
