@@ -21,10 +21,12 @@ local.settings.json:
 start: $(STAMP) local.settings.json
 	$(VENV)/bin/durable-local start --app-dir . --port 7071 --store sqlite --data-dir .durable
 
+## ruff, then mypy (settings in pyproject.toml [tool.mypy]: engine and store strict)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy durable_local
 
-## The whole suite as CI runs it: ruff, then pytest without the long `slow` tests.
+## The whole suite as CI runs it: ruff and mypy, then pytest without the long `slow` tests.
 test: lint
 	$(PY) -m pytest -q -m "not slow"
 

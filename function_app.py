@@ -12,7 +12,8 @@ import azure.functions as func
 from activities import items, notifications, payments, resilience, shipping
 from clients import inventory as inventory_routes
 from clients import orders as order_routes
-from clients import starters
+from clients import reconcile, starters
+from entities import catalog as catalog_entity
 from entities import inventory as inventory_entity
 from orchestrators import approval, fan_out, fulfillment, payment, robust, saga, workflows
 
@@ -33,8 +34,10 @@ for blueprint_module in (
     notifications,
     resilience,
     inventory_entity,
+    catalog_entity,
     order_routes,
     inventory_routes,
     starters,
+    reconcile,
 ):
     app.register_functions(blueprint_module.bp)

@@ -53,16 +53,27 @@ def plan(quick: bool, runs: int) -> list[dict[str, Any]]:
         },
         {"row": "W4", "w": "W4", "kw": {"length": 20 if q else 100}, "warm": {"length": 5}},
     ]
-    for length in [10, 50] if q else [10, 100, 300]:
+    for length in [10, 50] if q else [10, 100, 300, 1000]:
         rows.append(
             {
                 "row": f"W5 chain {length}",
                 "w": "W5",
                 "kw": {"length": length},
                 "warm": {"length": 5},
-                "runs": runs if length <= 100 else r3,
+                "runs": runs if length <= 100 else r3 if length <= 300 else 1,
             }
         )
+        if length in (50, 300):  # the same chain with every episode a full replay, side by side
+            rows.append(
+                {
+                    "row": f"W5 chain {length} (sessions off)",
+                    "w": "W5",
+                    "kw": {"length": length},
+                    "warm": {"length": 5},
+                    "runs": r3,
+                    "sessions": False,
+                }
+            )
     rows.append(
         {
             "row": "W6",
@@ -223,7 +234,7 @@ def main() -> None:
     res: dict[str, dict[str, Any]] = {}
     for r in rows:
         t = time.perf_counter()
-        spec = {k: r[k] for k in ("w", "kw", "warm", "runs", "wp") if k in r}
+        spec = {k: r[k] for k in ("w", "kw", "warm", "runs", "wp", "sessions") if k in r}
         got = {"full": run_spec(dict(spec, sync="FULL"))}
         if r.get("normal") and not a.no_normal:
             got["normal"] = run_spec(dict(spec, sync="NORMAL", runs=min(r["runs"], 3)))

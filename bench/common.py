@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import statistics
 import tempfile
@@ -45,6 +46,9 @@ class Cfg:
     synchronous: str = "FULL"
     quick: bool = False
     runs: int = 5
+    # False: host.json extendedSessionsEnabled=false for the in-process host (every episode
+    # replays the whole history, the behaviour before extended sessions)
+    sessions: bool = True
 
 
 @contextlib.asynccontextmanager
@@ -52,7 +56,10 @@ async def host(cfg: Cfg, app_dir: Path = APP_DIR, *, http: bool = False, store: 
     """A started in-process host on a fresh store in a temp dir (real wall clock)."""
     with tempfile.TemporaryDirectory(prefix="dl-bench-") as tmp:
         config = HostConfig(app_dir=app_dir, port=0, store=cfg.store, data_dir=Path(tmp), synchronous=cfg.synchronous)
-        h = Host(config, clock=Clock(), app=bench_app(app_dir), store=store)
+        app = bench_app(app_dir)
+        if not cfg.sessions:
+            app = dataclasses.replace(app, settings=dataclasses.replace(app.settings, extended_sessions=False))
+        h = Host(config, clock=Clock(), app=app, store=store)
         if http:
             await h.start()
         else:

@@ -29,7 +29,7 @@ def main(spec: dict[str, Any]) -> list[dict[str, Any]]:
         return [fn(**kw) for _ in range(runs)]
     if spec.get("wp"):  # the host reads it when it starts, as from local.settings.json
         os.environ["FUNCTIONS_WORKER_PROCESS_COUNT"] = str(spec["wp"])
-    cfg = Cfg(synchronous=spec.get("sync", "FULL"))
+    cfg = Cfg(synchronous=spec.get("sync", "FULL"), sessions=bool(spec.get("sessions", True)))
     func = getattr(workloads, spec["w"].lower())
 
     async def go() -> list[dict[str, Any]]:

@@ -285,7 +285,7 @@ async def w13(cfg: Cfg, n: int = 200) -> dict[str, Any]:
             hub_name=f"bench{time.time_ns() % 10**9}",
             delete_hub_on_close=True,
         )
-        async with host(Cfg(store="azure"), store=store) as h:
+        async with host(Cfg(store="azure", sessions=cfg.sessions), store=store) as h:
             ids = [start(h, "chain", "5") for _ in range(n)]
             deadline = time.monotonic() + 900
             # the figure comes from the rows' timestamps; this only decides when to stop. On Azure
@@ -293,7 +293,9 @@ async def w13(cfg: Cfg, n: int = 200) -> dict[str, Any]:
             while await asyncio.to_thread(done_count, h) < n and time.monotonic() < deadline:
                 await asyncio.sleep(1.0)
             recs = records(h, ids)
-    return {"value": throughput(recs)}
+            sessions = h.dispatcher.options.sessions
+            hits = sessions.hits if sessions is not None else 0  # do sessions survive the round trip?
+    return {"value": throughput(recs), "session_hits": hits}
 
 
 class Unavailable(Exception):

@@ -1,7 +1,10 @@
 """Inventory routes over the InventoryEntity (one entity per SKU).
 
 * ``POST /api/inventory/{sku}`` body ``{"quantity": n}`` -> 202 (signal ``add``)
-* ``GET /api/inventory/{sku}`` -> 200 ``{sku, quantity, reserved, available}`` or 404
+* ``GET /api/inventory/{sku}`` -> 200 ``{sku, quantity, reserved, available, holders}`` or 404,
+  where ``holders`` is ``{orderId: {lineId: quantity}}`` (who holds the reserved stock)
+
+Stocking a SKU also registers it in the ``InventoryCatalog`` the reconciler walks.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from clients.http import HttpError, guarded, json_response, read_json, route_param, validation_error
 from domain.inventory import InventoryState
 from domain.models import SKU_PATTERN
+from entities.catalog import CATALOG_KEY
+from entities.catalog import ENTITY_NAME as CATALOG_ENTITY
 
 ENTITY_NAME = "InventoryEntity"
 
@@ -39,6 +44,7 @@ async def _add(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> 
         addition = StockAddition.model_validate(read_json(req))
     except ValidationError as exc:
         raise validation_error(exc) from None
+    await client.signal_entity(df.EntityId(CATALOG_ENTITY, CATALOG_KEY), "register", sku)
     await client.signal_entity(df.EntityId(ENTITY_NAME, sku), "add", addition.quantity)
     return json_response(202, {"sku": sku, "operation": "add", "quantity": addition.quantity})
 
@@ -59,7 +65,7 @@ async def _read(req: func.HttpRequest, client: df.DurableOrchestrationClient) ->
         state = InventoryState.from_state(response.entity_state)
     except ValueError as exc:
         raise HttpError(500, "corrupt_state", str(exc), sku=sku) from None
-    return json_response(200, {"sku": sku, **state.get()})
+    return json_response(200, {"sku": sku, **state.get(), "holders": state.holders()})
 
 
 @bp.route(route="inventory/{sku}", methods=["GET"])

@@ -3,6 +3,8 @@
 * ``POST /api/orders`` -> 202 check-status payload + ``Location`` (400 / 409 / 413)
 * ``GET /api/orders/{orderId}`` -> 200 status (404 unknown)
 * ``POST /api/orders/{orderId}/approval`` -> 202 (400 bad body, 404 unknown, 410 finished)
+* ``POST /api/orders/{orderId}/cancel`` -> 202 (404 unknown, 410 finished): raises ``CancelOrder``;
+  the saga compensates (releases stock, refunds) and ends with ``status: cancelled``
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from domain.models import ORDER_ID_PATTERN, ApprovalResponse, Order, OrderSagaIn
 
 ORDER_SAGA = "OrderSaga"
 APPROVAL_EVENT = "ApprovalResponse"
+CANCEL_EVENT = "CancelOrder"
 
 bp = df.Blueprint()
 
@@ -92,12 +95,10 @@ async def get_order(req: func.HttpRequest, client: df.DurableOrchestrationClient
     return await guarded(_get_order(req, client))
 
 
-async def _approve(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    order_id = _order_id(req)
-    try:
-        decision = ApprovalResponse.model_validate(read_json(req))
-    except ValidationError as exc:
-        raise validation_error(exc) from None
+async def _raise_order_event(
+    client: df.DurableOrchestrationClient, order_id: str, event: str, payload: dict
+) -> None:
+    """Deliver ``event`` to a running order (404 unknown, 410 finished)."""
     runtime_status = runtime_status_name(await client.get_status(order_id))
     if runtime_status is None:
         raise HttpError(404, "not_found", f"no order {order_id}", orderId=order_id)
@@ -106,7 +107,7 @@ async def _approve(req: func.HttpRequest, client: df.DurableOrchestrationClient)
             410, "gone", f"order {order_id} already finished", orderId=order_id, runtimeStatus=runtime_status
         )
     try:
-        await client.raise_event(order_id, APPROVAL_EVENT, decision.to_json_dict())
+        await client.raise_event(order_id, event, payload)
     except Exception as exc:  # the instance finished or vanished between the two calls
         text = str(exc)
         if "gone" in text:
@@ -114,6 +115,15 @@ async def _approve(req: func.HttpRequest, client: df.DurableOrchestrationClient)
         if "No instance" in text:
             raise HttpError(404, "not_found", f"no order {order_id}", orderId=order_id) from None
         raise
+
+
+async def _approve(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    order_id = _order_id(req)
+    try:
+        decision = ApprovalResponse.model_validate(read_json(req))
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    await _raise_order_event(client, order_id, APPROVAL_EVENT, decision.to_json_dict())
     return json_response(202, {"orderId": order_id, "event": APPROVAL_EVENT, "approved": decision.approved})
 
 
@@ -122,3 +132,16 @@ async def _approve(req: func.HttpRequest, client: df.DurableOrchestrationClient)
 async def approve_order(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """POST /api/orders/{orderId}/approval with an ApprovalResponse body."""
     return await guarded(_approve(req, client))
+
+
+async def _cancel(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    order_id = _order_id(req)
+    await _raise_order_event(client, order_id, CANCEL_EVENT, {"orderId": order_id})
+    return json_response(202, {"orderId": order_id, "event": CANCEL_EVENT})
+
+
+@bp.route(route="orders/{orderId}/cancel", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def cancel_order(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """POST /api/orders/{orderId}/cancel: the saga compensates and ends as ``cancelled``."""
+    return await guarded(_cancel(req, client))

@@ -60,7 +60,7 @@ class OrderResult(DomainModel):
     """OrderSaga output."""
 
     order_id: StrictStr
-    status: Literal["completed", "rejected", "failed", "timeout"]
+    status: Literal["completed", "rejected", "failed", "timeout", "cancelled"]
     total_cents: Cents = 0
     payment_id: StrictStr | None = None
     tracking_number: StrictStr | None = None

@@ -31,7 +31,12 @@ class PaymentInput(DomainModel):
 
 
 class FulfillmentInput(DomainModel):
-    """FulfillmentOrchestrator input. ``reserve_first`` when nobody reserved the stock before."""
+    """FulfillmentOrchestrator input.
+
+    ``holder`` / ``run``: whose reservations to commit (the calling saga's instance id and run).
+    ``reserve_first`` when nobody reserved the stock before: the fulfillment instance then reserves
+    (and holds) the stock itself.
+    """
 
     model_config = DomainModel.model_config | {"extra": "ignore"}
 
@@ -39,6 +44,8 @@ class FulfillmentInput(DomainModel):
     lines: Annotated[list[ShipmentLine], Field(min_length=1, max_length=100)]
     shipping_address: ShippingAddress
     reserve_first: StrictBool = False
+    holder: Annotated[StrictStr, Field(min_length=1, max_length=256)] | None = None
+    run: StrictStr | None = None
 
 
 class RobustInput(DomainModel):

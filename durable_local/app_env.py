@@ -166,7 +166,31 @@ def adopt_app_env(app_dir: Path | str) -> Path:
     return Path(app_dir).resolve()
 
 
+_host_path: list[str] | None = None  # sys.path before the outermost entry: the host's own
+_depth = 0
+
+
+@contextlib.contextmanager
+def host_import_path() -> Iterator[None]:
+    """The host's own ``sys.path`` back for a moment: a spawned worker process first re-imports
+    the program that started it (``python -m bench.one``), which may live where the app must not
+    look; it then takes the app's path itself (``adopt_app_env``)."""
+    if _host_path is None:
+        yield
+        return
+    saved = list(sys.path)
+    sys.path[:] = _host_path
+    try:
+        yield
+    finally:
+        sys.path[:] = saved
+
+
 def _enter(app_dir: Path) -> _Saved:
+    global _host_path, _depth
+    if _depth == 0:
+        _host_path = list(sys.path)
+    _depth += 1
     saved = _Saved(os.getcwd(), list(sys.path), _shadowed_modules(app_dir))
     for key in saved.aside:
         del sys.modules[key]
@@ -177,6 +201,10 @@ def _enter(app_dir: Path) -> _Saved:
 
 
 def _leave(saved: _Saved) -> None:
+    global _host_path, _depth
+    _depth -= 1
+    if _depth == 0:
+        _host_path = None
     with contextlib.suppress(OSError):
         os.chdir(saved.cwd)
     sys.path[:] = saved.path

@@ -63,6 +63,12 @@ class HostSettings:
     max_concurrent_activities: int = 10
     max_concurrent_orchestrations: int = 10
     default_version: str = ""
+    # Extended sessions (engine/session.py): on unless host.json turns them off; the bounds
+    # come from DURABLE_LOCAL_SESSIONS_MAX / DURABLE_LOCAL_SESSIONS_MAX_MB.
+    extended_sessions: bool = True
+    session_idle_timeout: float = 30.0
+    sessions_max_count: int = 1000
+    sessions_max_bytes: int = 256 << 20
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -176,6 +182,17 @@ def load_local_settings(app_dir: Path, *, apply: bool = True) -> dict[str, str]:
     return values
 
 
+def local_http_port(app_dir: Path) -> int | None:
+    """``Host.LocalHttpPort`` of local.settings.json, the port `func start` listens on; None if unset."""
+    path = app_dir / "local.settings.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig")) if path.exists() else {}
+        port = (data.get("Host") or {}).get("LocalHttpPort")
+        return None if port is None or port == "" else int(port)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise AppLoadError(f"local.settings.json Host.LocalHttpPort must be a port number ({exc})") from None
+
+
 _INDEX_CACHE: dict[int, list[FunctionInfo]] = {}
 _SETTING_REF = re.compile(r"^%([^%]+)%$")
 
@@ -208,8 +225,34 @@ def read_host_json(app_dir: Path) -> HostSettings:
         max_concurrent_activities=int(dt.get("maxConcurrentActivityFunctions") or 10),
         max_concurrent_orchestrations=int(dt.get("maxConcurrentOrchestratorFunctions") or 10),
         default_version=str(dt.get("defaultVersion") or ""),
+        extended_sessions=_flag(dt, "extendedSessionsEnabled", True),
+        session_idle_timeout=_number(dt, "extendedSessionIdleTimeoutInSeconds", 30.0),
+        sessions_max_count=int(_number(os.environ, "DURABLE_LOCAL_SESSIONS_MAX", 1000)),
+        sessions_max_bytes=int(_number(os.environ, "DURABLE_LOCAL_SESSIONS_MAX_MB", 256) * (1 << 20)),
         raw=raw,
     )
+
+
+def _flag(section: Any, key: str, default: bool) -> bool:
+    value = section.get(key, default)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise AppLoadError(f"host.json durableTask.{key} must be true or false, not {value!r}")
+    return value
+
+
+def _number(section: Any, key: str, default: float) -> float:
+    """A non-negative number setting (host.json durableTask key or environment variable)."""
+    value = section.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or number < 0:
+        where = key if key.isupper() else f"host.json durableTask.{key}"
+        raise AppLoadError(f"{where} must be a number of at least 0, not {value!r}")
+    return number
 
 
 def _find_register(module: Any) -> Any:
@@ -287,8 +330,12 @@ def _indexed_by_us(module: Any) -> bool:
 
 
 def _module_in(module: Any, app_dir: Path) -> bool:
-    path = getattr(module, "__file__", None)
-    return bool(path) and Path(path).resolve().is_relative_to(app_dir)
+    """True if ``module`` is the script of the app in ``app_dir`` itself (not of an app in a
+    subfolder of it, e.g. a test app inside this repository)."""
+    path: str | None = getattr(module, "__file__", None)
+    if not path:
+        return False
+    return Path(path).resolve().parent == app_dir
 
 
 def _forget_app_modules(app_dir: Path, module_name: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrators.common import Line, entity_fan_out, error_summary, step_key
+from orchestrators.common import Line, entity_fan_out, error_summary, release_holdings, step_key
 from orchestrators.retry import gateway_retry_options
 
 
@@ -28,13 +28,19 @@ def refund_charge(
 
 
 def undo_inventory(
-    context: df.DurableOrchestrationContext, reserved: Sequence[Line], committed: Sequence[Line]
+    context: df.DurableOrchestrationContext,
+    holder: str,
+    run: str | None,
+    skus: Sequence[str],
+    committed: Sequence[Line],
 ) -> Generator[Any, Any, list[str]]:
-    """Release reservations and restock committed-but-unshipped lines; returns SKUs that failed."""
-    failed: list[str] = []
-    for operation, lines in (("release", list(reserved)), ("add", list(committed))):
-        outcomes = yield from entity_fan_out(context, operation, lines)
-        failed += [sku for (sku, _), (ok, _) in zip(lines, outcomes, strict=True) if not ok]
+    """Release what ``holder`` holds on ``skus`` and restock committed-but-unshipped lines.
+
+    Returns the SKUs whose compensation failed (and leaves an operator record for them).
+    """
+    failed = yield from release_holdings(context, holder, run, skus)
+    outcomes = yield from entity_fan_out(context, "add", list(committed))
+    failed += [sku for (sku, _), (ok, _) in zip(committed, outcomes, strict=True) if not ok]
     if failed:
         yield from record_failure(
             context, "inventory", RuntimeError("inventory compensation failed"), {"skus": failed}

@@ -8,8 +8,9 @@ from typing import Any
 import azure.durable_functions as df
 from pydantic import ValidationError
 
+from domain.errors import field_errors
 from domain.workflows import FanOutInput
-from orchestrators.common import error_summary, set_step, step_key
+from orchestrators.common import error_summary, invalid_input, set_step, step_key
 
 bp = df.Blueprint()
 
@@ -20,7 +21,7 @@ def OrderOrchestrator(context: df.DurableOrchestrationContext) -> Generator[Any,
     try:
         order = FanOutInput.model_validate(context.get_input())
     except ValidationError as exc:
-        return {"status": "failed", "error": f"invalid input: {exc.error_count()} error(s)"}
+        return {"status": "failed", "error": invalid_input(exc), "fields": field_errors(exc)}
     set_step(context, "processing_items", itemCount=len(order.items))
     tasks = [context.call_activity("ProcessItem", item.to_json_dict()) for item in order.items]
     try:

@@ -9,7 +9,7 @@ import azure.durable_functions as df
 from pydantic import ValidationError
 
 from domain.workflows import PaymentInput
-from orchestrators.common import error_summary, set_step, step_key
+from orchestrators.common import error_summary, invalid_input, set_step, step_key
 from orchestrators.retry import gateway_retry_options
 
 bp = df.Blueprint()
@@ -31,7 +31,7 @@ def PaymentOrchestrator(context: df.DurableOrchestrationContext) -> Generator[An
             "status": "failed",
             "paymentId": None,
             "chargeKey": charge_key,
-            "reason": f"invalid_input: {exc.error_count()} error(s)",
+            "reason": invalid_input(exc),
         }
     set_step(context, "charging", amountCents=request.amount_cents)
     try:

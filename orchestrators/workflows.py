@@ -8,6 +8,7 @@ from typing import Any
 import azure.durable_functions as df
 from pydantic import ValidationError
 
+from domain.errors import field_errors
 from domain.models import Order
 from domain.rules import order_total_cents, reservation_lines
 from orchestrators.common import set_step
@@ -23,7 +24,7 @@ def main_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any,
     try:
         order = Order.model_validate(context.get_input())
     except ValidationError as exc:
-        return {"status": "invalid_input", "errors": exc.error_count()}
+        return {"status": "invalid_input", "fields": field_errors(exc)}
     total = order_total_cents(order)
     lines = reservation_lines(order.items)
     payment_instance = f"{context.instance_id}:payment"
@@ -58,7 +59,7 @@ def main_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any,
         set_step(context, "compensating")
         yield from refund_charge(context, charge_key_of(payment_instance), "fulfillment_failed")
         committed = [(c["sku"], c["quantity"]) for c in fulfillment.get("committed", [])]
-        yield from undo_inventory(context, [], committed)
+        yield from undo_inventory(context, f"{context.instance_id}:fulfillment", None, [], committed)
         set_step(context, "fulfillment_failed")
         return {
             "status": "fulfillment_failed",

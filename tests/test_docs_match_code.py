@@ -1,6 +1,6 @@
 """docs/ARCHITECTURE.md and docs/COMPATIBILITY.md name CLI flags, Durable API routes and query
 parameters; each one must exist in the code, so a renamed flag or route fails here rather than
-in a reader's terminal."""
+in a reader's terminal. Relative links in README.md and docs/ must lead to existing files."""
 
 from __future__ import annotations
 
@@ -71,3 +71,18 @@ def test_every_documented_query_parameter_is_read_by_the_host() -> None:
     assert names
     missing = sorted(n for n in names if f'"{n}"' not in source and f"{n}=" not in source)
     assert not missing, f"documented query parameters the host never reads: {missing}"
+
+
+_LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)]*)?\)")
+
+
+def test_relative_links_in_the_docs_resolve() -> None:
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in _LINK.findall(page.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO)} -> {target}")
+    assert not broken, f"links to files that do not exist: {broken}"

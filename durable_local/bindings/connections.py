@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 DEFAULT_SETTING = "AzureWebJobsStorage"
@@ -98,24 +99,35 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"
 
 
+def _cheap_request(kind: str, conn: str) -> Callable[[], object]:
+    """One inexpensive call on the ``kind`` service; ImportError when its client is not installed."""
+    opts: dict[str, Any] = {"retry_total": 0, "connection_timeout": 2, "read_timeout": 5}
+    if kind == "queue":
+        from azure.storage.queue import QueueServiceClient
+
+        return lambda: QueueServiceClient.from_connection_string(conn, **opts).get_service_properties()
+    if kind == "blob":
+        from azure.storage.blob import BlobServiceClient
+
+        return lambda: BlobServiceClient.from_connection_string(conn, **opts).get_service_properties()
+    from azure.data.tables import TableServiceClient
+
+    def first_page() -> object:
+        tables = TableServiceClient.from_connection_string(conn, **opts)
+        return next(iter(tables.list_tables(results_per_page=1).by_page()), None)
+
+    return first_page
+
+
 def probe(setting: str, kind: str) -> None:
     """Raise StorageConnectionError unless the ``kind`` (queue | blob | table) service answers."""
     conn = connection_string(setting)
     try:
-        if kind == "queue":
-            from azure.storage.queue import QueueServiceClient as cls
-        elif kind == "blob":
-            from azure.storage.blob import BlobServiceClient as cls  # type: ignore[assignment]
-        else:
-            from azure.data.tables import TableServiceClient as cls  # type: ignore[assignment]
+        request = _cheap_request(kind, conn)
     except ImportError:
         raise StorageConnectionError(_INSTALL_HINT) from None
     try:
-        client = cls.from_connection_string(conn, retry_total=0, connection_timeout=2, read_timeout=5)
-        if kind == "table":
-            next(iter(client.list_tables(results_per_page=1).by_page()), None)
-        else:
-            client.get_service_properties()
+        request()
     except StorageConnectionError:
         raise
     except Exception as exc:

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import azure.functions as func
-from azure.functions.blob import InputStream  # the worker's type (func.InputStream is abstract)
+from azure.functions.blob import InputStream as BlobInputStream
 
 from durable_local.app_loader import FunctionInfo
 from durable_local.http.payloads import client_binding
@@ -194,7 +194,8 @@ def _blob_value(fi: FunctionInfo, binding: dict[str, Any], found: tuple[bytes, d
         return data.decode("utf-8")
     if hint is bytes or (binding.get("dataType") == "binary" and hint is not func.InputStream):
         return data
-    return InputStream(data=data, name=binding.get("path"), uri=uri, length=len(data), blob_properties=properties)
+    # the concrete stream: `func.InputStream` is the abstract interface, whose instances read nothing
+    return BlobInputStream(data=data, name=binding.get("path"), uri=uri, length=len(data), blob_properties=properties)
 
 
 def _read_input(inv: Invocation, binding: dict[str, Any]) -> Any:

@@ -8,6 +8,10 @@ management URL would do.
 Mount it on the host's aiohttp application with :func:`add_dashboard_routes` (register it
 before any catch-all route when running on aiohttp < 3.10, which resolves routes in order).
 
+One read-only endpoint of its own: ``GET /_durable/api/links/{instanceId}`` answers
+``{"parent": id | null, "children": [id, ...]}`` from the store, since the status API (as the
+extension's) does not show which orchestration started a sub-orchestration.
+
 Keys: when the host enforces keys, the page itself (``/_durable/``) is served only with the
 master key (``?code=`` or ``x-functions-key``); the page's script then sends that key as the
 ``x-functions-key`` header on each API call. The static assets hold no secrets and are
@@ -16,10 +20,13 @@ served without a key.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from durable_local.engine.events import EventType
 from durable_local.http.auth import admin_authorized
 from durable_local.runtime.context import HostContext
 
@@ -63,8 +70,22 @@ def _unauthorized() -> web.Response:
     return web.Response(status=401, text=text, content_type="text/plain", headers=SECURITY_HEADERS)
 
 
+def instance_links(ctx: HostContext, instance_id: str) -> dict[str, Any]:
+    """The instance's parent orchestration and the sub-orchestrations it started (blocking)."""
+    record = ctx.store.get_instance(instance_id)
+    if record is None:
+        return {"parent": None, "children": []}
+    children = [
+        str(e["InstanceId"])
+        for e in ctx.store.get_history(instance_id)
+        if e.get("EventType") == EventType.SubOrchestrationInstanceCreated and e.get("InstanceId")
+    ]
+    return {"parent": record.parent_instance_id or None, "children": list(dict.fromkeys(children))}
+
+
 def add_dashboard_routes(app: web.Application, ctx: HostContext) -> None:
-    """Register ``GET /_durable``, ``GET /_durable/`` and ``GET /_durable/static/{name}``."""
+    """Register ``GET /_durable``, ``GET /_durable/``, ``GET /_durable/static/{name}`` and
+    ``GET /_durable/api/links/{instanceId}``."""
 
     async def redirect(request: web.Request) -> web.StreamResponse:
         query = request.rel_url.query_string
@@ -81,6 +102,15 @@ def add_dashboard_routes(app: web.Application, ctx: HostContext) -> None:
             return web.Response(status=404, headers=SECURITY_HEADERS)
         return _asset(name, cache="no-cache")
 
+    async def links(request: web.Request) -> web.StreamResponse:
+        if not admin_authorized(ctx, request):
+            return _unauthorized()
+        body = await asyncio.get_running_loop().run_in_executor(
+            None, instance_links, ctx, request.match_info["instance_id"]
+        )
+        return web.json_response(body, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+
     app.router.add_get(BASE_PATH, redirect)
+    app.router.add_get(BASE_PATH + "/api/links/{instance_id}", links)
     app.router.add_get(f"{BASE_PATH}/", index)
     app.router.add_get(BASE_PATH + "/static/{name}", static)

@@ -133,10 +133,16 @@ def run_entity_batch(item: OrchestrationWorkItem, now: datetime, options: Engine
         raise EngineError(f"entity {item.instance_id}: batch failed: {type(exc).__name__}: {exc}") from exc
     if len(results) != len(requests):
         raise EngineError(f"entity {item.instance_id}: {len(results)} results for {len(requests)} operations")
+    display = next((n for n in options.names("entity") if n.lower() == name), name)
     for req, res in zip(requests, results, strict=True):
         msg = _response(req, res.get("result"), bool(res.get("isError")), now)
         if msg is not None:
             outgoing.append(msg)
+        if res.get("isError"):  # worded as the Functions host logs a failed entity operation
+            log.append(
+                f"Function '{display} (Entity)' failed '{req['op']}' operation {req.get('id') or ''}: "
+                f"{_error_text(res.get('result'))}"
+            )
     for sig in result.get("signals") or []:  # always [] for Python entities; forwarded if not
         target = sig.get("target") or {}
         outgoing.append(entity_signal_from_entity(item.instance_id, target, sig, now))
@@ -148,6 +154,15 @@ def run_entity_batch(item: OrchestrationWorkItem, now: datetime, options: Engine
     record.runtime_status = "Running"
     record.last_updated_time = now
     return EpisodeResult(instance=record, outgoing=outgoing, consumed=consumed, log=log)
+
+
+def _error_text(result: Any, limit: int = 300) -> str:
+    """The SDK serializes an operation error as JSON text of the message."""
+    try:
+        text = json.loads(result) if isinstance(result, str) else result
+    except ValueError:
+        text = result
+    return str(text)[:limit]
 
 
 def entity_signal_from_entity(source: str, target: dict[str, Any], sig: dict[str, Any], now: datetime) -> Message:

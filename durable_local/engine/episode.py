@@ -21,6 +21,7 @@ Choices documented for the runtime:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,7 @@ _SCHEDULED_KIND = {
     "TimerId": (EventType.TimerCreated,),
 }
 _OVER = TERMINAL_STATES | {"ContinuedAsNew"}
+_RECENT_EVENTS = 64  # how far from the end a completion's task is looked up before indexing
 
 
 class _TaskIndex:
@@ -85,10 +87,10 @@ def current_started(history: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def episode_time(history: list[dict[str, Any]], now: datetime) -> datetime:
     """``now``, but never before the last OrchestratorStarted (the SDK clock only moves on)."""
-    last = max(
-        (ev.parse_timestamp(e["Timestamp"]) for e in history if e["EventType"] == EventType.OrchestratorStarted),
-        default=None,
-    )
+    # The latest OrchestratorStarted is the largest: each one was this function's result, never
+    # before the ones already stored. Looking from the end keeps a long history O(1) here.
+    latest = next((e for e in reversed(history) if e["EventType"] == EventType.OrchestratorStarted), None)
+    last = None if latest is None else ev.parse_timestamp(latest["Timestamp"])
     return now if last is None or now >= last else last
 
 
@@ -97,7 +99,9 @@ class _Episode:
         self.item = item
         self.options = options
         self.now = now
-        self.history = [dict(e) for e in item.history]
+        # a new list, the same event dicts: the engine never changes a stored event in place
+        # (copying each one made every episode O(history) even with an extended session)
+        self.history = list(item.history)
         self.record = replace(item.instance) if item.instance is not None else None
         self.status = self.record.runtime_status if self.record else None
         self.new_events: list[dict[str, Any]] = []
@@ -116,7 +120,12 @@ class _Episode:
         for any finished instance."""
         if self.record is None or self.status in _OVER or not self.history:
             return
-        done = next((e for e in reversed(self.history) if e["EventType"] == EventType.ExecutionCompleted), None)
+        done = None
+        for e in reversed(self.history):  # only the last episode can hold it: O(1), not O(history)
+            if e["EventType"] == EventType.ExecutionCompleted:
+                done = e
+            if done is not None or e["EventType"] == EventType.OrchestratorStarted:
+                break
         if done is None:
             return
         status = ev.OrchestrationStatus(done.get("OrchestrationStatus", 0)).name
@@ -220,17 +229,38 @@ class _Episode:
     def _fresh_completion(self, event: dict[str, Any]) -> bool:
         key = _COMPLETIONS[EventType(event["EventType"])]
         task_id = event.get(key)
-        if self._index is None:
-            self._index = _TaskIndex(self.history)
-        index = self._index
-        index.catch_up(self.new_events)
-        if task_id not in index.scheduled[key]:
+        recent = None if self._index is not None else self._recent(key, task_id)
+        if recent is not None:
+            scheduled, completed = recent
+        else:
+            if self._index is None:
+                self._index = _TaskIndex(self.history)
+            index = self._index
+            index.catch_up(self.new_events)
+            scheduled, completed = task_id in index.scheduled[key], task_id in index.completed[key]
+        if not scheduled:
             self.log.append(f"dropped {EventType(event['EventType']).name} for unknown task id {task_id}")
             return False
-        if task_id in index.completed[key]:
+        if completed:
             self.log.append(f"dropped duplicate {EventType(event['EventType']).name} for task id {task_id}")
             return False
         return True
+
+    def _recent(self, key: str, task_id: Any) -> tuple[bool, bool] | None:
+        """(scheduled, completed) for a task scheduled among the last few events (a chain's
+        next step), found from the end; None if it is further back: the caller then indexes
+        the whole history once (a wide fan-in checks many completions)."""
+        kinds = _SCHEDULED_KIND[key]
+        completed = False
+        for n, e in enumerate(itertools.chain(reversed(self.new_events), reversed(self.history))):
+            if n >= _RECENT_EVENTS:
+                return None
+            t = e["EventType"]
+            if t in kinds and e["EventId"] == task_id:
+                return True, completed
+            if _COMPLETIONS.get(t) == key and e.get(key) == task_id:
+                completed = True
+        return False, completed
 
     def _started(self) -> dict[str, Any] | None:
         return current_started(self.history) or current_started(self.new_events)

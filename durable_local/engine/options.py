@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .session import SessionCache
 
 HTTP_ACTIVITY = "BuiltIn::HttpActivity"
 
@@ -56,6 +59,8 @@ class EngineOptions:
     upper_schema_version: int | None = 1
     upper_schema_version_new: int | None = 2
     http_async_sleep_ms: int = 30000
+    # Extended sessions (session.py); None = every episode replays the whole history.
+    sessions: SessionCache | None = None
 
     def has_orchestrator(self, name: str) -> bool:
         if self.orchestrator_exists is not None:

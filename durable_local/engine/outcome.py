@@ -26,8 +26,9 @@ from .messages import (
     to_orchestrator,
 )
 from .options import EngineOptions
-from .replay import NewOp, ShadowReplay
-from .sdk import build_envelope, call_orchestrator, mark_past
+from .replay import NewOp, SessionDiverged, ShadowReplay
+from .sdk import SdkResult, build_envelope, call_orchestrator, mark_past
+from .session import Session, SessionKey, is_session_event, mismatch
 
 
 class Outcome:
@@ -58,17 +59,35 @@ class Outcome:
         self.custom_status_set = False
         self.outgoing: list[Message] = []
         self.appended: list[dict[str, Any]] = []
+        self._session: Session | None = None  # kept for the next episode if still running
 
     def run(self) -> list[dict[str, Any]]:
         os_event = ev.orchestrator_started(self.now)
         self.appended = [os_event, *self.new_events]
+        sessions = self.options.sessions
+        if sessions is not None and self.status != "Running":
+            sessions.evict(self.instance_id)
         if self.status == "Terminated":
             term = next(e for e in self.new_events if e["EventType"] == EventType.ExecutionTerminated)
             self._end(OrchestrationStatus.Terminated, term.get("Input"), None, event_id=-1)
         elif self.status != "Suspended":
             self._execute(os_event)
         self.appended.append(ev.orchestrator_completed(self.now))
+        self._keep_session()
         return self.appended
+
+    def _keep_session(self) -> None:
+        session, sessions = self._session, self.options.sessions
+        if session is None or sessions is None or self.status != "Running":
+            return
+        try:
+            session.record(self.appended[1 + len(self.new_events) :])
+        except Exception:  # anything unexpected: no session, the next episode replays in full
+            return
+        last = self.appended[-1]
+        stored = len(self.past) + len(self.appended)
+        session.key = SessionKey(self.execution_id, stored, (last["EventType"], last["EventId"], last["Timestamp"]))
+        sessions.put(self.instance_id, session)
 
     # -- the SDK call ------------------------------------------------------------------------
 
@@ -85,8 +104,10 @@ class Outcome:
                 event_id=0,
             )
             return
-        history = [*mark_past(self.past), os_event, *self.new_events]
-        result = call_orchestrator(handle, build_envelope(history, self.instance_id, self.options))
+        run = self._replay(handle, os_event)
+        if run is None:
+            return
+        result, shadow = run
         if result.crash is not None:
             self._fail(result.crash, result.stack, event_id=0)
             return
@@ -94,14 +115,6 @@ class Outcome:
         self.custom_status_set = True
         custom = state.get("customStatus")
         self.custom_status = None if custom is None else dumps_compact(custom)
-        shadow = ShadowReplay(
-            history=history,
-            actions=state.get("actions") or [],
-            schema=int(state.get("schemaVersion") or 0),
-            instance_id=self.instance_id,
-            execution_id=self.execution_id,
-            options=self.options,
-        ).run()
         if shadow.failure is not None:
             self.log.append(f"instance {self.instance_id} failed during replay: {shadow.failure}")
             if shadow.failure_is_user_error:
@@ -125,6 +138,89 @@ class Outcome:
                 None,
                 event_id=shadow.counter,
             )
+
+    def _replay(self, handle: Any, os_event: dict[str, Any]) -> tuple[SdkResult, ShadowReplay] | None:
+        """The SDK's OrchestratorState and the shadow replay for this episode: incremental when
+        an extended session holds exactly the stored history, else a full replay (which starts
+        a session). None when the instance was failed (equality-mode mismatch)."""
+        sessions = self.options.sessions
+        if sessions is None:
+            return self._full(handle, os_event, keep=False)
+        session = sessions.take(self.instance_id, SessionKey.of(self.execution_id, self.past), handle)
+        if session is not None and session.due_for_replay(len(self.past)):
+            session = None  # the history doubled since this session's full replay: check it again
+        if session is None:
+            first = self._full(handle, os_event, keep=True)
+            if sessions.verify and self._session is not None:
+                return self._verified(first, self._full(handle, os_event, keep=False, quiet=True), "session start")
+            return first
+        run = self._incremental(session, os_event)
+        if run is None:  # an ending or anything unexpected: the full replay decides (and verifies)
+            return self._full(handle, os_event, keep=False)
+        self._session = session
+        if sessions.verify:
+            return self._verified(run, self._full(handle, os_event, keep=False, quiet=True), "incremental episode")
+        return run
+
+    def _incremental(self, session: Session, os_event: dict[str, Any]) -> tuple[SdkResult, ShadowReplay] | None:
+        if any(is_session_event(e) for e in self.new_events) or session.shadow is None:
+            return None
+        try:
+            result = session.advance([os_event, *self.new_events])
+            state = result.state
+            if result.crash is not None or result.error is not None or state.get("isDone"):
+                return None
+            shadow = session.shadow.advance(state.get("actions") or [], [os_event, *self.new_events])
+        except SessionDiverged:
+            return None
+        except Exception:  # the SDK's internals surprised us: never trust this session again
+            return None
+        if shadow.failure is not None or shadow.continued_as_new:
+            return None
+        return result, shadow
+
+    def _full(
+        self, handle: Any, os_event: dict[str, Any], *, keep: bool, quiet: bool = False
+    ) -> tuple[SdkResult, ShadowReplay]:
+        history = [*mark_past(self.past), os_event, *self.new_events]
+        envelope = build_envelope(history, self.instance_id, self.options)
+        if quiet:  # equality mode's second run: all replay, so replay-safe logging stays silent
+            envelope = {**envelope, "history": [{**e, "IsPlayed": True} for e in history], "isReplaying": True}
+        session = None
+        if keep:
+            session, result = Session.start(handle, envelope)
+        else:
+            result = call_orchestrator(handle, envelope)
+        growing = session is not None and int(result.state.get("schemaVersion") or 0) >= 1
+        shadow = ShadowReplay(
+            history=history,
+            actions=result.state.get("actions") or [],
+            schema=int(result.state.get("schemaVersion") or 0),
+            instance_id=self.instance_id,
+            execution_id=self.execution_id,
+            options=self.options,
+            growing=growing,
+        ).run()
+        if session is not None and growing:
+            session.shadow = shadow
+            session.replayed_at = len(self.past)
+            self._session = session
+        return result, shadow
+
+    def _verified(
+        self, run: tuple[SdkResult, ShadowReplay], full: tuple[SdkResult, ShadowReplay], what: str
+    ) -> tuple[SdkResult, ShadowReplay] | None:
+        """Equality mode: the incremental run must equal the full replay byte for byte."""
+        (result, shadow), (full_result, full_shadow) = run, full
+        if result.raw != full_result.raw:
+            problem = f"{what}: OrchestratorState differs: {result.raw!r} != {full_result.raw!r}"
+        elif shadow.summary() != full_shadow.summary():
+            problem = f"{what}: new work differs: {shadow.summary()!r} != {full_shadow.summary()!r}"
+        else:
+            return run
+        self._session = None
+        self._end(OrchestrationStatus.Failed, mismatch(self.instance_id, problem[:4000]), None, event_id=-1)
+        return None
 
     # -- new work --------------------------------------------------------------------------
 

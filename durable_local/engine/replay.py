@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from .events import EventType, parse_timestamp
+from .futures import Future, resolved, run_coroutine, when_all, when_any
 from .messages import request_id_for
 from .options import HTTP_ACTIVITY, EngineOptions
 from .retry import RetryPolicy
@@ -34,84 +35,12 @@ _SCHEDULING = {
 }
 
 
-class Future:
-    __slots__ = ("_callbacks", "done", "ok", "value")
-
-    def __init__(self) -> None:
-        self.done = False
-        self.ok = False
-        self.value: Any = None
-        self._callbacks: list[Callable[[Future], None]] = []
-
-    def resolve(self, ok: bool, value: Any = None) -> None:
-        if self.done:
-            return
-        self.done, self.ok, self.value = True, ok, value
-        callbacks, self._callbacks = self._callbacks, []
-        for cb in callbacks:
-            cb(self)
-
-    def then(self, cb: Callable[[Future], None]) -> None:
-        if self.done:
-            cb(self)
-        else:
-            self._callbacks.append(cb)
-
-
-def _resolved(ok: bool = True, value: Any = None) -> Future:
-    f = Future()
-    f.resolve(ok, value)
-    return f
-
-
-def run_coroutine(gen: Generator[Future, Future, Any]) -> Future:
-    """Drive a generator that yields futures and receives them back once they are done."""
-    out = Future()
-
-    def step(prev: Future | None) -> None:
-        try:
-            nxt = next(gen) if prev is None else gen.send(prev)
-        except StopIteration as stop:
-            out.resolve(True, stop.value)
-            return
-        except Exception as exc:  # a failed await inside the coroutine
-            out.resolve(False, exc)
-            return
-        nxt.then(step)
-
-    step(None)
-    return out
-
-
-def when_all(futures: list[Future]) -> Future:
-    """.NET Task.WhenAll: waits for every child, faults if any faulted."""
-    out = Future()
-    if not futures:
-        out.resolve(True, [])
-        return out
-    remaining = [len(futures)]
-
-    def child_done(_f: Future) -> None:
-        remaining[0] -= 1
-        if remaining[0] == 0:
-            bad = [f for f in futures if not f.ok]
-            out.resolve(not bad, bad[0].value if bad else [f.value for f in futures])
-
-    for f in futures:
-        f.then(child_done)
-    return out
-
-
-def when_any(futures: list[Future]) -> Future:
-    """.NET Task.WhenAny: succeeds with the first child that finishes (even a faulted one)."""
-    out = Future()
-    for f in futures:
-        f.then(lambda f: out.resolve(True, f))
-    return out
-
-
 class ReplayFailure(Exception):
     """The instance must fail (non-determinism, unknown function); the text is the reason."""
+
+
+class SessionDiverged(Exception):
+    """An extended session cannot continue incrementally; the episode replays in full."""
 
 
 class _Abort(BaseException):
@@ -153,12 +82,17 @@ class ShadowReplay:
     failure: str | None = None
     failure_is_user_error: bool = False  # unknown function: reported as the orchestrator's failure
     main: Future | None = None
+    # Extended sessions keep this object between episodes: the action list may grow and only
+    # new events are walked (advance/record); "main done" is then "waiting for more actions".
+    growing: bool = False
 
     def __post_init__(self) -> None:
         self._recorded = {e["EventId"]: e for e in self.history if e["EventType"] in _SCHEDULING and e["EventId"] >= 0}
         self._allocated: dict[int, tuple[int, str]] = {}  # id -> (scheduling EventType, name)
         self._waiters: dict[str, deque[Future]] = defaultdict(deque)
         self._buffered: dict[str, deque[Any]] = defaultdict(deque)
+        self._more: Future | None = None  # growing mode: main consumed every action so far
+        self._timer_action_ids: list[int] = []  # ids of the CreateTimer actions, in action order
 
     # -- DTFx primitives -------------------------------------------------------------------
 
@@ -282,9 +216,11 @@ class ShadowReplay:
         if t == 4:
             self.continued_as_new = True
             self.continue_input = a.get("input")
-            return _resolved()
+            return resolved()
         if t == 5:
-            return self.create_timer(parse_timestamp(a["fireAt"]), bool(a.get("isCanceled")))
+            f = self.create_timer(parse_timestamp(a["fireAt"]), bool(a.get("isCanceled")))
+            self._timer_action_ids.append(self.counter - 1)  # the id create_timer just allocated
+            return f
         if t == 6:
             return self.wait_event(a["externalEventName"])
         if t == 7:
@@ -295,7 +231,7 @@ class ShadowReplay:
             return self.schedule_task(HTTP_ACTIVITY, text, http_request=request)
         if t == 9:
             self.send_entity(a["instanceId"], a["operation"], a.get("input"), True)
-            return _resolved()
+            return resolved()
         if t == 11:
             return when_any([self.invoke(c) for c in a["compoundActions"]])
         if t == 12:
@@ -307,9 +243,17 @@ class ShadowReplay:
         if self.schema >= 1:
             # V2/V3 (ProcessAsyncActionsV2): one flat list, each action awaited in turn;
             # failures and cancellations are swallowed.
-            for a in self.actions[0] if self.actions else []:
-                yield self.invoke(a)
-            return
+            i = 0
+            while True:
+                flat = self.actions[0] if self.actions else []
+                if i < len(flat):
+                    i += 1
+                    yield self.invoke(flat[i - 1])
+                elif self.growing:
+                    self._more = Future()
+                    yield self._more  # never resolved: see advance()
+                else:
+                    return
         for step in self.actions:  # V1: one list per yield, awaited with WhenAny
             futures = [(a, self.invoke(a)) for a in step]
             waitable = [f for a, f in futures if a.get("actionType") not in (4, 9)]
@@ -317,6 +261,40 @@ class ShadowReplay:
                 yield when_any(waitable)
 
     # -- the walk over the history (DTFx ProcessEvents) -------------------------------------
+
+    def advance(self, actions: list[list[dict[str, Any]]], events: list[dict[str, Any]]) -> ShadowReplay:
+        """Growing mode, a later episode: the SDK's (longer) action list and this episode's
+        first events. Raises SessionDiverged when that is not a plain continuation."""
+        if not self.growing or self.schema < 1 or self.failure is not None or self.continued_as_new:
+            raise SessionDiverged("the shadow replay cannot continue")
+        seen = len(self.actions[0]) if self.actions else 0
+        if len(actions[0] if actions else []) < seen:
+            raise SessionDiverged("the action list shrank")
+        if self._more is not None and len(actions[0]) > seen:
+            raise SessionDiverged("new actions after the orchestrator's last awaited one")
+        self.actions = actions
+        self.new_ops = []
+        self._drop_canceled_timers()
+        try:
+            for e in events:
+                self._process(e)
+        except _Abort:
+            pass
+        return self
+
+    def _drop_canceled_timers(self) -> None:
+        """A timer the code canceled since it was created (``timer.cancel()`` flags its action):
+        a full replay never opens it, so the growing shadow closes it too."""
+        timers = [a for a in _walk(self.actions[0] if self.actions else []) if a.get("actionType") == 5]
+        for action, timer_id in zip(timers, self._timer_action_ids, strict=False):
+            if action.get("isCanceled") and timer_id in self.open:
+                self.open.pop(timer_id).resolve(False, "canceled")
+
+    def record(self, events: list[dict[str, Any]]) -> None:
+        """Growing mode: the scheduling events this episode stored for its new work."""
+        for e in events:
+            if e["EventType"] in _SCHEDULING and e["EventId"] >= 0:
+                self._recorded[e["EventId"]] = e
 
     def run(self) -> ShadowReplay:
         try:
@@ -388,8 +366,31 @@ class ShadowReplay:
 
     @property
     def main_done(self) -> bool:
+        if self.growing:
+            return self._more is not None
         return self.main is not None and self.main.done
+
+    def summary(self) -> tuple[Any, ...]:
+        """What an episode takes from the shadow replay (compared by the sessions' equality mode)."""
+        return (
+            self.new_ops,
+            self.counter,
+            self.main_done,
+            sorted(self.open),
+            self.continued_as_new,
+            self.failure,
+            self.carried_events,
+        )
 
     @property
     def has_open_tasks(self) -> bool:
         return bool(self.open)
+
+
+def _walk(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Actions depth first, compound ones followed by their children (the order they are invoked)."""
+    out: list[dict[str, Any]] = []
+    for a in actions:
+        out.append(a)
+        out.extend(_walk(a.get("compoundActions") or []))
+    return out

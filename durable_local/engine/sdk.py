@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,11 +73,13 @@ def build_envelope(history: list[dict[str, Any]], instance_id: str, options: Eng
 
 @dataclass
 class SdkResult:
-    """The parsed OrchestratorState, or ``crash`` when the handle failed without state."""
+    """The parsed OrchestratorState, or ``crash`` when the handle failed without state.
+    ``raw`` is the state JSON text as the SDK wrote it (compared byte for byte by sessions)."""
 
     state: dict[str, Any]
     crash: str | None = None
     stack: str = ""
+    raw: str | None = None
 
     @property
     def error(self) -> str | None:
@@ -85,8 +88,14 @@ class SdkResult:
 
 
 def call_orchestrator(handle: Handle, envelope: dict[str, Any]) -> SdkResult:
+    text = json.dumps(envelope)
+    return sdk_result(lambda: handle(text))
+
+
+def sdk_result(call: Callable[[], Any]) -> SdkResult:
+    """Run one SDK invocation and read its OrchestratorState the way the extension does."""
     try:
-        raw = handle(json.dumps(envelope))
+        raw = call()
     except Exception as exc:
         # The worker reports f"{type}: {msg}"; the extension cuts the state JSON after the marker.
         message = f"{type(exc).__name__}: {exc}"
@@ -94,7 +103,7 @@ def call_orchestrator(handle: Handle, envelope: dict[str, Any]) -> SdkResult:
         if OUT_OF_PROC_MARKER in message:
             text = message.split(OUT_OF_PROC_MARKER, 1)[1].split("\nStack:", 1)[0]
             try:
-                return SdkResult(json.loads(text), stack=stack)
+                return SdkResult(json.loads(text), stack=stack, raw=text)
             except ValueError:
                 pass
         return SdkResult(
@@ -105,4 +114,4 @@ def call_orchestrator(handle: Handle, envelope: dict[str, Any]) -> SdkResult:
     state = json.loads(raw) if isinstance(raw, str) else raw
     if not isinstance(state, dict):
         return SdkResult({"isDone": False, "actions": []}, crash=f"Invalid orchestrator result: {raw!r}")
-    return SdkResult(state)
+    return SdkResult(state, raw=raw if isinstance(raw, str) else None)

@@ -20,7 +20,7 @@ from aiohttp import web
 from durable_local.engine.events import parse_timestamp
 from durable_local.engine.messages import compact_json, dumps_compact
 from durable_local.runtime.context import HostContext
-from durable_local.store.base import TERMINAL_STATES, InstanceQuery
+from durable_local.store.base import TERMINAL_STATES, InstanceQuery, StoreError
 
 from . import operations as ops
 from .auth import durable_key
@@ -368,6 +368,9 @@ async def handle(request: web.Request, ctx: HostContext, rest: str) -> web.Strea
         return error_response(exc)
     except web.HTTPException:
         raise  # e.g. 413 from aiohttp's body limit
+    except StoreError as exc:  # storage unreachable or timing out: one line, and the caller may retry
+        log.error("durable API %s %s: %s", request.method, route.template.text, exc)
+        return json_response({"Message": "The task hub's storage is unavailable; retry the request"}, 503)
     except Exception:
         log.exception("durable API %s %s failed", request.method, route.template.text)
         return json_response(

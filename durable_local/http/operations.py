@@ -268,12 +268,17 @@ def terminate(ctx: HostContext, instance_id: str, reason: str | None) -> None:
 
 
 def suspend(ctx: HostContext, instance_id: str, reason: str | None) -> None:
-    _require(ctx, instance_id)
+    """Suspending an instance that is already suspended is an error (:class:`Conflict`)."""
+    if _require(ctx, instance_id).runtime_status == "Suspended":
+        raise Conflict(f"Cannot suspend instance '{instance_id}': it is already suspended.")
     _enqueue(ctx, msgs.suspend_message(instance_id, reason, _now(ctx)))
 
 
 def resume(ctx: HostContext, instance_id: str, reason: str | None) -> None:
-    _require(ctx, instance_id)
+    """Only a suspended instance can be resumed; anything else is an error (:class:`Conflict`)."""
+    status = _require(ctx, instance_id).runtime_status
+    if status != "Suspended":
+        raise Conflict(f"Cannot resume instance '{instance_id}': it is {status}, not suspended.")
     _enqueue(ctx, msgs.resume_message(instance_id, reason, _now(ctx)))
 
 

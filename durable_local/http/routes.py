@@ -48,7 +48,9 @@ Part = str | Param  # a literal text or a parameter
 
 def _split_top(text: str, sep: str) -> list[str]:
     """Split on ``sep`` outside parentheses."""
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    depth = 0
+    cur: list[str] = []
     for ch in text:
         if ch == "(":
             depth += 1
@@ -236,9 +238,10 @@ def _match_segment(seg: list[Part], raw: str, values: dict[str, str]) -> bool:
             pattern += re.escape(p)
             continue
         group = f"(?P<p{i}>.+{'?' if i < len(seg) - 1 else ''})"
-        if p.optional and i == len(seg) - 1 and i > 0 and isinstance(seg[i - 1], str):
+        prev = seg[i - 1] if i > 0 else None
+        if p.optional and i == len(seg) - 1 and isinstance(prev, str):
             # "{name}.{ext?}": the separator is optional together with the parameter
-            lit = re.escape(seg[i - 1])
+            lit = re.escape(prev)
             pattern = pattern[: len(pattern) - len(lit)] + f"(?:{lit}{group})?"
         else:
             pattern += group

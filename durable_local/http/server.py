@@ -5,12 +5,14 @@ route that dispatches, in order:
 
 1. ``/runtime/webhooks/durabletask/...`` – public Durable API (system/master key when keys are on);
 2. ``/durabletask/...`` – the local RPC base of ``rpcBaseUrl`` (no key, loopback clients only);
-3. ``/admin/...`` – ``GET /admin/host/status`` (master key when keys are on);
+3. ``/admin/...`` – ``GET /admin/host/status`` and ``POST /admin/functions/{name}`` (run a
+   non-HTTP function on demand, durable_local/triggers/admin.py); master key when keys are on;
 4. ``/{routePrefix}/{route}`` – the app's HTTP triggers (``routePrefix`` may be empty);
 5. ``GET /`` – a plain "up and running" page, like Core Tools.
 
-Nothing here logs keys or query strings: logged URLs are paths only, and
-:class:`RedactingAccessLogger` can be passed to ``AppRunner(access_log_class=...)``.
+Nothing here logs keys or query strings: logged URLs are paths only. The host passes
+:class:`RedactingAccessLogger` to ``AppRunner(access_log_class=...)``: one DEBUG line per request
+(method, path, status, time) on ``durable_local.http.access``, free when DEBUG is off.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from durable_local.app_loader import FunctionInfo
 from durable_local.runtime.context import HostContext
+from durable_local.triggers import admin as admin_functions
 
 from . import durable_api, starter
 from .auth import admin_authorized, durable_authorized, function_authorized, is_loopback
@@ -38,15 +42,18 @@ CLIENT_MAX_SIZE = 100 * 1024 * 1024  # the app enforces its own, smaller limits
 ROOT_TEXT = "Your Functions 4.0 app is up and running (durable_local)\n"
 
 
+ACCESS_LOGGER = "durable_local.http.access"
+
+
 class RedactingAccessLogger(AbstractAccessLogger):
-    """Access log lines without query strings (which may carry ``code=`` keys)."""
+    """DEBUG access log lines without query strings (which may carry ``code=`` keys)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info("%s %s %s %.1fms", request.method, request.path, response.status, time * 1000)
+        self.logger.debug("%s %s %s %.1fms", request.method, request.path, response.status, time * 1000)
 
     @property
     def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
+        return self.logger.isEnabledFor(logging.DEBUG)
 
 
 def _unauthorized() -> web.Response:
@@ -115,6 +122,9 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
                 "processUptime": int((time.monotonic() - started) * 1000),
             }
             return web.json_response(body)
+        parts = rest.strip("/").split("/")
+        if len(parts) == 2 and parts[0].lower() == "functions" and request.method == "POST":
+            return await admin_functions.invoke(ctx, request, unquote(parts[1]))  # run a non-HTTP function
         return web.Response(status=404)
 
     async def app_function(request: web.Request, rest: str) -> web.StreamResponse | None:
@@ -163,6 +173,7 @@ def build_app(ctx: HostContext, *, port_getter: Callable[[], int]) -> web.Applic
         return web.Response(status=404)
 
     app = web.Application(client_max_size=CLIENT_MAX_SIZE)
+    admin_functions.install(app)  # POST /admin/functions/{name} runs in the background
     starter.install(app, ctx)  # durable starts: commits on dedicated threads (group commit)
     from durable_local.dashboard import add_dashboard_routes
 

@@ -159,7 +159,12 @@ class StartWriter:
         for _ in threads:
             self._queue.put(None)
         if threads:
-            await asyncio.to_thread(lambda: [t.join() for t in threads])
+
+            def join_all() -> None:
+                for t in threads:
+                    t.join()
+
+            await asyncio.to_thread(join_all)
         self._deliver()
 
 

@@ -76,7 +76,7 @@ def http_trigger_data(http_request: func.HttpRequest) -> dict[str, Any]:
     data: dict[str, Any] = {"query": dict(http_request.params), "headers": dict(http_request.headers)}
     try:
         body = json.loads(http_request.get_body() or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to be binding data (S1)
         body = None
     if isinstance(body, dict):
         data.update(body)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from durable_local.app_loader import HTTP_ACTIVITY
@@ -33,11 +34,12 @@ from durable_local.engine.result import EpisodeResult
 from durable_local.runtime import invoke
 from durable_local.runtime.context import HostContext
 from durable_local.runtime.engine_options import engine_options
+from durable_local.runtime.giveback import claim_backoff, give_back
 from durable_local.runtime.owners import claim_owner, make_owner, owned_by, owner_is_dead
 from durable_local.runtime.workers import WorkerError, WorkerProcesses
 from durable_local.runtime.writes import WriteBatcher
 from durable_local.store.base import ACTIVITY_QUEUE, ConflictError, Message, OrchestrationWorkItem, StoreError
-from durable_local.tools.observe import after_episode
+from durable_local.tools.observe import after_commit, after_episode
 
 log = logging.getLogger("durable_local.dispatch")
 T = TypeVar("T")
@@ -53,11 +55,6 @@ MAX_EPISODE_ATTEMPTS = 10
 # In-process, the longest an orchestration claim waits for running activities to finish first
 # (see Dispatcher._let_activities_run).
 MAX_FAN_IN_WAIT = 0.25
-# A store call that only gives work back (abandon, release) is tried this often before the
-# work is left to its lease expiry; a storage timeout must not strand an instance for minutes.
-GIVE_BACK_ATTEMPTS = 5
-# After a failed claim the loop waits (wall time) before claiming again, doubling up to this.
-MAX_CLAIM_BACKOFF = 1.0
 
 
 class Dispatcher:
@@ -72,7 +69,7 @@ class Dispatcher:
         settings = ctx.app.settings
         self.max_orchestrations = max(1, settings.max_concurrent_orchestrations)
         self.max_activities = max(1, settings.max_concurrent_activities)
-        self.options = engine_options(ctx.app.registry, settings.default_version)
+        self.options = engine_options(ctx.app.registry, settings)
         self._pool = ThreadPoolExecutor(
             max_workers=self.max_orchestrations + self.max_activities, thread_name_prefix="durable"
         )
@@ -197,21 +194,7 @@ class Dispatcher:
             return None
 
     async def _give_back(self, what: str, call: Callable[[], object]) -> None:
-        """Run a store call that returns work (abandon, release), retrying a failing store a
-        few times; if it still fails, the work comes back when its lease expires."""
-        for attempt in range(1, GIVE_BACK_ATTEMPTS + 1):
-            try:
-                await self.run_sync(call)
-                return
-            except Exception as exc:
-                if attempt == GIVE_BACK_ATTEMPTS:
-                    log.error("giving back %s failed %d times (%s: %s); it returns when its lease expires",
-                              what, attempt, type(exc).__name__, exc)
-                    return
-                await asyncio.sleep(0.01 * attempt)
-
-    async def _claim_backoff(self, failures: int) -> None:
-        await asyncio.sleep(min(MAX_CLAIM_BACKOFF, 0.02 * 2**failures))
+        await give_back(self.run_sync, what, call)
 
     async def _sleep_until_work(self, wake: asyncio.Event, next_at: datetime | None) -> None:
         timeout: float | None = None
@@ -235,11 +218,12 @@ class Dispatcher:
             now = self.ctx.clock.now()
             claimed = await self._claim(
                 "orchestration",
-                lambda owner, now=now, free=free: self.ctx.store.claim_orchestrations(now, free, LEASE_SECONDS, owner),
+                # _claim passes the owner id, the last argument of a claim
+                partial(self.ctx.store.claim_orchestrations, now, free, LEASE_SECONDS),
             )
             if claimed is None:
                 failures += 1
-                await self._claim_backoff(failures)
+                await claim_backoff(failures)
                 continue
             failures = 0
             items, next_at = claimed
@@ -266,11 +250,11 @@ class Dispatcher:
             now = self.ctx.clock.now()
             claimed = await self._claim(
                 "activity",
-                lambda owner, now=now, free=free: self.ctx.store.claim_activities(now, free, LEASE_SECONDS, owner),
+                partial(self.ctx.store.claim_activities, now, free, LEASE_SECONDS),
             )
             if claimed is None:
                 failures += 1
-                await self._claim_backoff(failures)
+                await claim_backoff(failures)
                 continue
             failures = 0
             work, next_at = claimed
@@ -313,9 +297,8 @@ class Dispatcher:
 
     def _commit_episode(self, item: OrchestrationWorkItem, result: EpisodeResult, seconds: float) -> bool:
         after_episode(item, result, seconds)  # parity warnings, trace links, spans
-        for line in result.log:
-            log.info("%s: %s", item.instance_id, line)
         self._store_result(item, result, result.consumed)
+        after_commit(item, result)  # engine notes, entity operation failures, orchestration outcomes
         return any(m.queue == ACTIVITY_QUEUE for m in result.outgoing)  # new activity work?
 
     def _store_result(self, item: OrchestrationWorkItem, result: EpisodeResult, consumed: list[int]) -> None:
@@ -361,16 +344,16 @@ class Dispatcher:
             # the store failed, not the episode: nothing about the messages is poisonous, so
             # they are claimed again at once (if the commit was in fact applied, the lease is
             # gone and the abandon does nothing; the replay would drop the duplicates anyway)
-            exc = failed.__cause__
+            cause = failed.__cause__
             log.warning("%s: storing the episode failed (%s: %s); it will run again",
-                        item.instance_id, type(exc).__name__, exc)
+                        item.instance_id, type(cause).__name__, cause)
             await self._give_back(f"{item.instance_id}'s messages", lambda: self.ctx.store.abandon_orchestration(item))
             self.notify()
         except Exception as exc:
             attempts = max((m.dequeue_count for m in item.messages), default=0) + 1
             if attempts >= MAX_EPISODE_ATTEMPTS and not item.instance_id.startswith("@"):
                 try:
-                    await self.run_sync(lambda error=exc: self._park(item, error, attempts))
+                    await self.run_sync(partial(self._park, item, exc, attempts))
                     self.notify()
                     return
                 except Exception:
@@ -415,6 +398,7 @@ class Dispatcher:
             except WorkerError:
                 raise  # the worker process died: retry the activity (below), it did not fail
             except _ReportedFailure as failure:  # formatted by the worker process
+                log.info("activity %s for %s failed: %s", name, msg.target, failure.reason)
                 result = task_failed_message(msg, failure.reason, failure.details, self.ctx.clock.now())
             except Exception as exc:  # the user's failure becomes TaskFailed, as in the extension
                 log.info("activity %s for %s failed: %s: %s", name, msg.target, type(exc).__name__, exc)

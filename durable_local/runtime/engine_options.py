@@ -8,12 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from durable_local.app_loader import Registry
+from durable_local.app_loader import HostSettings, Registry
 from durable_local.engine.options import EngineOptions
+from durable_local.engine.session_guard import make_sessions
 from durable_local.runtime import invoke
 
 
-def engine_options(registry: Registry, default_version: str = "") -> EngineOptions:
+def engine_options(registry: Registry, settings: HostSettings | None = None) -> EngineOptions:
+    """Lookups into the app, and its host.json settings with the extended-session cache they
+    ask for (every process that runs episodes has its own)."""
+    settings = settings or HostSettings()
+
     def resolve_orchestrator(name: str) -> Callable[[str], Any] | None:
         info = registry.orchestrator(name)
         return invoke.orchestrator_handle(info) if info else None
@@ -32,5 +37,11 @@ def engine_options(registry: Registry, default_version: str = "") -> EngineOptio
         activity_exists=registry.activity_exists,  # disabled ones too: their calls fail as tasks
         entity_exists=registry.entity_exists,  # disabled ones too: their requests get errors
         known_names=known_names,
-        default_version=default_version,
+        default_version=settings.default_version,
+        sessions=make_sessions(
+            settings.extended_sessions,
+            settings.session_idle_timeout,
+            settings.sessions_max_count,
+            settings.sessions_max_bytes,
+        ),
     )

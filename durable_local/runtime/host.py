@@ -102,13 +102,18 @@ class Host:
         return f"http://{shown}:{self.port}"
 
     async def start(self) -> None:
-        from durable_local.http.server import build_app
+        from durable_local.http.server import ACCESS_LOGGER, RedactingAccessLogger, build_app
 
         if self.port == 0:
             self.port = free_port(self.config.host)
         self.ctx.port = self.port
         web_app = build_app(self.ctx, port_getter=lambda: self.port)
-        self._runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            web_app,
+            access_log=logging.getLogger(ACCESS_LOGGER),
+            access_log_class=RedactingAccessLogger,
+            handle_signals=False,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.port, reuse_address=True)
         await site.start()

@@ -36,6 +36,7 @@ def orchestrator_handle(info: FunctionInfo) -> Callable[[str], Any]:
     def call(context_json: str) -> Any:
         return uf(func.OrchestrationContext(context_json))
 
+    call.sdk_handle = uf  # type: ignore[attr-defined]  # extended sessions drive the SDK directly
     return call
 
 

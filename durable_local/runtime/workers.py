@@ -18,17 +18,21 @@ the worker exactly as the in-process path formats them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import logging
 import os
 import threading
 import traceback
+import zlib
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
-from multiprocessing import get_context
+from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
 from typing import Any
 
+from durable_local.app_env import host_import_path
 from durable_local.app_loader import AppLoadError
 from durable_local.bindings.invocation import ClientEnv
 from durable_local.engine.result import EpisodeResult
@@ -64,59 +68,76 @@ def process_count(environ: dict[str, str] | os._Environ[str] | None = None) -> i
 
 
 class WorkerProcesses:
-    """A pool of ``count`` spawned worker processes for one app."""
+    """``count`` spawned worker processes for one app.
+
+    Each process is its own single-worker pool so that an instance's episodes always go to the
+    same one (by a hash of the instance id): that process holds the instance's extended
+    session (engine/session.py); anywhere else the episode would be a full replay. Activities
+    have no such tie and go to the processes in turn."""
 
     def __init__(self, app_dir: Path, count: int, default_version: str = "", max_chunk: int = 16) -> None:
         self.app_dir = Path(app_dir)
         self.count = count
         self._default_version = default_version
         self._lock = threading.Lock()
-        self._pool = self._new_pool()
-        self._episodes = _Chunker(lambda chunk: self._call(_run_episodes, chunk), count, max_chunk)
-        self._activities = _Chunker(lambda chunk: self._call(_run_activities, chunk), count, max_chunk)
+        self._pools = [self._new_pool() for _ in range(count)]
+        self._episodes = [
+            _Chunker(lambda chunk, i=i: self._call(i, _run_episodes, chunk), 1, max_chunk) for i in range(count)
+        ]
+        self._turn = itertools.count()
+        self._activities = _Chunker(
+            lambda chunk: self._call(next(self._turn) % count, _run_activities, chunk), count, max_chunk
+        )
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the host has threads (dispatch pool, SQLite) that a fork would copy
         # in whatever state they were in
         return ProcessPoolExecutor(
-            max_workers=self.count,
-            mp_context=get_context("spawn"),
+            max_workers=1,
+            mp_context=_SpawnWithHostPath(),
             initializer=_init_worker,
             initargs=(str(self.app_dir), self._default_version, logging.getLogger().getEffectiveLevel()),
         )
 
     async def warm_up(self) -> None:
         """Start every process now (each imports the SDK and the app: about a second)."""
-        await asyncio.gather(*(self._call(_ping) for _ in range(self.count)))
+        await asyncio.gather(*(self._call(i, _ping) for i in range(self.count)))
 
-    async def _call(self, fn: Any, *args: Any) -> Any:
-        pool = self._pool
+    async def _call(self, index: int, fn: Any, *args: Any) -> Any:
+        pool = self._pools[index]
         try:
             return await asyncio.wrap_future(pool.submit(fn, *args))
         except BrokenProcessPool as exc:
-            # a worker died (killed, out of memory, os._exit in user code): every call in flight
-            # on this pool fails; replace the pool once and let the dispatcher retry the work
+            # the worker died (killed, out of memory, os._exit in user code): every call in flight
+            # on it fails; replace it once and let the dispatcher retry the work (its sessions
+            # are gone: those instances replay in full once)
             with self._lock:
-                if self._pool is pool:
-                    log.error("a worker process died; starting %d new one(s)", self.count)
-                    self._pool = self._new_pool()
+                if self._pools[index] is pool:
+                    log.error("worker process %d died; starting a new one", index + 1)
+                    self._pools[index] = self._new_pool()
             raise WorkerError(f"the worker process died while running the work item ({exc})") from None
 
     async def episode(self, item: OrchestrationWorkItem, now: datetime) -> EpisodeResult:
-        status, value = await self._episodes.submit((item, now))
+        home = zlib.crc32(item.instance_id.encode()) % self.count  # the process with its session
+        status, value = await self._episodes[home].submit((item, now))
         if status != "ok":
             raise WorkerError(value)
-        return value  # type: ignore[no-any-return]
+        return value
 
     async def activity(
         self, name: str, input_text: str | None, env: ClientEnv | None = None, instance_id: str = ""
     ) -> tuple[str, str | None, str]:
         """("ok", result text, "") or ("failed", reason, details). ``env`` and ``instance_id``
         feed the activity's bindings (durable client, binding expressions)."""
-        return await self._activities.submit((name, input_text, env, instance_id))  # type: ignore[no-any-return]
+        return await self._activities.submit((name, input_text, env, instance_id))
+
+    async def session_stats(self) -> list[tuple[int, int]]:
+        """(hits, misses) of each worker process's extended-session cache (diagnostics)."""
+        return list(await asyncio.gather(*(self._call(i, _session_stats) for i in range(self.count))))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Chunker:
@@ -162,6 +183,18 @@ class _Chunker:
             self._pump()
 
 
+class _HostPathProcess(SpawnProcess):
+    def start(self) -> None:
+        # the child re-imports the parent's main module before anything else; it can only find
+        # it on the host's path, and switches to the app's path in _init_worker
+        with host_import_path():
+            super().start()
+
+
+class _SpawnWithHostPath(SpawnContext):
+    Process = _HostPathProcess
+
+
 # -- inside a worker process ------------------------------------------------------------------
 _options: Any = None
 _registry: Any = None
@@ -170,7 +203,11 @@ _threads: Any = None  # the worker's thread pool for sync activities, as the Pyt
 
 def _init_worker(app_dir: str, default_version: str, log_level: int) -> None:
     global _options, _registry
-    logging.basicConfig(level=log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    from durable_local.logs import configure_logging
+    from durable_local.tools import tracing
+
+    configure_logging(log_level)
+    tracing.install()  # app log lines naming their instance end with [trace=...] here too
     from durable_local.app_env import adopt_app_env
     from durable_local.app_loader import load_app
 
@@ -179,7 +216,7 @@ def _init_worker(app_dir: str, default_version: str, log_level: int) -> None:
     adopt_app_env(app_dir)
     app = load_app(app_dir)
     _registry = app.registry
-    _options = engine_options(app.registry, default_version)
+    _options = engine_options(app.registry, dataclasses.replace(app.settings, default_version=default_version))
     # PYTHON_THREADPOOL_THREAD_COUNT is the Python worker's own setting for this pool
     threads = int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or app.settings.max_concurrent_activities)
     _threads = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="worker-activity")
@@ -187,6 +224,11 @@ def _init_worker(app_dir: str, default_version: str, log_level: int) -> None:
 
 def _ping() -> int:
     return os.getpid()
+
+
+def _session_stats() -> tuple[int, int]:
+    sessions = _options.sessions
+    return (sessions.hits, sessions.misses) if sessions is not None else (0, 0)
 
 
 def _run_episodes(chunk: list[tuple[OrchestrationWorkItem, datetime]]) -> list[tuple[str, Any]]:
@@ -227,6 +269,5 @@ def _run_activity(
             return "failed", _options.missing_function_message("activity", name), ""
         return "ok", invoke.call_activity_sync(info, input_text, env, instance_id), ""
     except Exception as exc:  # the user's failure becomes TaskFailed, as in the extension
-        logging.getLogger("durable_local.dispatch").info("activity %s failed: %s: %s", name, type(exc).__name__, exc)
-        reason, details = activity_failure_reason(name, exc)
+        reason, details = activity_failure_reason(name, exc)  # the host logs it (it knows the trace)
         return "failed", reason, details

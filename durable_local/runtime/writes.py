@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -51,7 +52,7 @@ class WriteBatcher:
                 batch, self._pending = self._pending, []
                 ops = [op for op, _ in batch]
                 try:
-                    results = await self._run_sync(lambda ops=ops: self._apply(ops))
+                    results = await self._run_sync(partial(self._apply, ops))
                 except BaseException as exc:  # cancelled at shutdown: nobody may wait forever
                     results = [(False, exc)] * len(batch)
                 for (_, future), (ok, value) in zip(batch, results, strict=True):

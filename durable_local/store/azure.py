@@ -31,8 +31,10 @@ How the contract maps onto Azure Storage:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -59,6 +61,7 @@ from .azure_codec import (
     columns_record,
     id_of,
     key_of,
+    message_body,
     queue_prefix,
     record_columns,
     row_event,
@@ -86,6 +89,10 @@ from .base import (
 __all__ = ["DEFAULT_HUB", "DEV_STORAGE", "AzureStore", "expand_connection_string", "open_azure_store"]
 
 
+# sends of a new instance's start message before the create gives up (see _finish_create)
+CREATE_ATTEMPTS = 3
+
+
 class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
     """``Store`` on Azure Storage (or Azurite); see the module docstring for the mapping.
     Episodes (claim / commit / abandon) are in azure_episodes.py, activities in
@@ -101,6 +108,7 @@ class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
         clock: Callable[[], datetime] | None = None,
         poll_interval: float | None = 1.0,
         timeout: float = 5.0,
+        read_timeout: float = 30.0,
         delete_hub_on_close: bool = False,
     ) -> None:
         conn = connection_string or os.environ.get("AzureWebJobsStorage", "")  # noqa: SIM112 (the Functions name)
@@ -123,7 +131,9 @@ class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
         self._closed = False
         self._claims: dict[str, Claim] = {}  # by token
         self._leases: dict[str, Claim] = {}  # latest claim per instance id
-        timeouts = {"connection_timeout": timeout, "read_timeout": max(timeout, 30.0)}
+        # every storage call is bounded: ``timeout`` to connect, ``read_timeout`` for a reply
+        # (a stalled response fails the call; the SDK retries it, then the caller does)
+        timeouts = {"connection_timeout": timeout, "read_timeout": max(timeout, read_timeout)}
         loopback = is_loopback(endpoint_of(conn))
 
         def opts() -> dict[str, Any]:  # a transport (connection pool) per service client
@@ -237,6 +247,10 @@ class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
     def create_instance(self, record: InstanceRecord, start: Message, *, allow_replace: bool = True) -> None:
         (start_copy,) = self._validate([start])
         key = key_of(record.instance_id)
+        # the start message also goes into the sentinel's outbox (not pending): if its send is
+        # lost, a retried start finds the instance and sends it again (see below)
+        start_copy.id = self.queues.new_id()
+        start_body = message_body(start_copy, start_copy.id, 0, self.large)
         with self._errors(f"create instance {record.instance_id!r}"):
             self._check_open()
             fresh = True  # first try a plain insert: a new instance costs no read
@@ -244,18 +258,19 @@ class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
                 s = Sentinel(key) if fresh else self.tables.read_sentinel(key)
                 old = self._record(record.instance_id, s.record)
                 if old is not None and (old.runtime_status in RUNNING_STATES or not allow_replace):
+                    self._resend_lost_start(s, old)
                     raise InstanceExistsError(
                         f"instance {record.instance_id!r} exists with status {old.runtime_status}"
                     )
                 counter = s.counter + 1
                 cols = record_columns(record, counter, self.large, new_token())
-                new = replace(s, counter=counter, record=cols, execution_id=record.execution_id)
+                new = replace(s, counter=counter, record=cols, execution_id=record.execution_id, outbox=[start_body])
                 if old is not None:  # replacing a terminal instance: a new, empty history, no lease
-                    new = replace(new, history_count=0, lease_token="", lease_owner="", lease_expires=0, outbox=[])
-                    new.outbox_pending = False
+                    new = replace(new, history_count=0, lease_token="", lease_owner="", lease_expires=0)
+                new.outbox_pending = False
                 self.tables.forget(key)
                 try:
-                    written = self.tables.write_sentinel(new)
+                    written = self.tables.write_sentinel(new, f"{key.replace('%', '_')}/start-{start_copy.id}.json.gz")
                     break
                 except Stale:
                     fresh = False
@@ -269,9 +284,41 @@ class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
                     self._purge_messages(record.instance_id)  # stale completions must not reach the new one
             if written.history_count == 0:
                 self.tables.remember(written, [])  # the first claim needs no read
-            self._run([lambda: self.tables.project(key, cols, counter, fresh=fresh), lambda: self._send([start_copy])])
+            self._finish_create(key, cols, counter, fresh, start_copy, undo=old is None)
             start.id = start_copy.id
             record.etag = counter
+
+    def _resend_lost_start(self, s: Sentinel, old: InstanceRecord) -> None:
+        """A start of an instance that exists but never ran (Pending, no history, never leased)
+        may be the caller retrying after a lost reply, its start message lost with it: send the
+        start again from the sentinel. If it was not lost, the engine drops the duplicate."""
+        if old.runtime_status == "Pending" and s.history_count == 0 and not s.lease_token and s.outbox:
+            with contextlib.suppress(AzureError):
+                self.queues.resend(s.outbox[0], self._delay)
+
+    def _finish_create(self, key: str, cols: dict[str, Any], counter: int, fresh: bool, start: Message,
+                       *, undo: bool) -> None:  # fmt: skip
+        """Project the row and send the ExecutionStarted, after the sentinel made the instance
+        exist. Retried: a row that exists without its start message would answer every retry
+        of the start with 409 and never run. If it keeps failing, a new instance is deleted
+        again (best effort) so that the caller's retry can create it. A start message sent
+        twice is harmless: the engine drops a duplicate ExecutionStarted."""
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                self._run([
+                    lambda: self.tables.project(key, cols, counter, fresh=fresh),
+                    lambda: self.queues.send(start, self._delay(start.visible_at and utc(start.visible_at))),
+                ])  # fmt: skip
+                return
+            except AzureError:
+                if attempt == CREATE_ATTEMPTS:
+                    if undo:
+                        with contextlib.suppress(AzureError):
+                            self.tables.forget(key)
+                            self.tables.delete_partition(key)
+                            self.tables.delete_row(key)
+                    raise
+                time.sleep(0.05 * attempt)
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
         with self._errors(f"read instance {instance_id!r}"):

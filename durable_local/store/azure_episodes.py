@@ -110,14 +110,9 @@ class EpisodeMixin:
         while True:
             if s.lease_token and s.lease_expires > to_us(now):
                 return None  # leased by another process: its messages stay hidden with us
-            if s.outbox_pending:
-                for text in s.outbox:  # the last commit may have died before sending these
-                    self.queues.resend(text, self._delay)
-            leased = replace(
-                s, lease_token=token, lease_owner=owner, lease_expires=to_us(expires), outbox_pending=False, outbox=[]
-            )
+            leased = replace(s, lease_token=token, lease_owner=owner, lease_expires=to_us(expires))
             try:
-                leased = self.tables.write_sentinel(leased)
+                leased = self.tables.write_sentinel(leased, f"{key.replace('%', '_')}/outbox-{token}.json.gz")
                 break
             except Stale:
                 if cached is None:
@@ -125,6 +120,15 @@ class EpisodeMixin:
                 cached = None  # someone wrote since we cached: read again
                 self.tables.forget(key)
                 s = self.tables.read_sentinel(key)
+        if leased.outbox_pending:
+            # the last commit may have died before sending these. Sent only once the lease is
+            # ours (a claim that fails before it sends nothing, so retried claims do not send
+            # duplicates); marked sent in our copy of the sentinel, which the commit or the
+            # abandon writes. A crash in between sends them again: at-least-once, the engine
+            # drops duplicate completions by task id.
+            for text in leased.outbox:
+                self.queues.resend(text, self._delay)
+            leased = replace(leased, outbox_pending=False, outbox=[])
         live = [h for h in held if self.queues.held.get(h.id) is h and self._keep_hidden(h, lease_seconds)]
         if not live:  # all consumed elsewhere meanwhile: give the lease back
             try:

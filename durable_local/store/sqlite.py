@@ -9,6 +9,7 @@ so it holds when several processes share the file.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -44,6 +45,7 @@ from .base import (
     StoreError,
 )
 from .faultpoints import fault_point
+from .history_cache import HistoryCache
 from .sqlite_hoststate import SqliteHostState
 
 
@@ -66,6 +68,8 @@ class SqliteStore(SqliteHostState):
         self._clock = clock
         self._synchronous = synchronous.upper()
         self._lock = threading.RLock()
+        # decoded histories of claimed instances: a claim then decodes only the newer rows
+        self._histories = HistoryCache()
         # named fault points for crash tests: called with e.g. "commit.after_history"
         self.fault_hook: Callable[[str], None] | None = None
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves instead of Python's
@@ -349,12 +353,12 @@ class SqliteStore(SqliteHostState):
                 row = c.execute(
                     f"SELECT {sch.INSTANCE_COLUMNS} FROM instances WHERE instance_id = ?", (iid,)
                 ).fetchone()
-                hist = c.execute("SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (iid,)).fetchall()
+                history = self._histories.history(iid, functools.partial(_history_rows, c, iid))
                 items.append(
                     OrchestrationWorkItem(
                         instance_id=iid,
                         instance=None if row is None else sch.row_to_instance(row),
-                        history=[json.loads(h[0]) for h in hist],
+                        history=history,
                         messages=[sch.message(m) for m in msgs],
                         lease_token=token,
                     )
@@ -536,3 +540,11 @@ class SqliteStore(SqliteHostState):
                 if self._wal_fd is not None:
                     os.close(self._wal_fd)
                     self._wal_fd = None
+
+
+def _history_rows(conn: sqlite3.Connection, instance_id: str, start: int) -> list[tuple[int, str]]:
+    """(seq, event text) of an instance's history from position ``start`` on."""
+    rows = conn.execute(
+        "SELECT seq, event FROM history WHERE instance_id = ? AND seq >= ? ORDER BY seq", (instance_id, start)
+    ).fetchall()
+    return [(int(seq), str(text)) for seq, text in rows]

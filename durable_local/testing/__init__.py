@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ class HostHarness:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    async def request(self, method: str, path: str, **kw: Any) -> tuple[int, Any, aiohttp.typedefs.LooseHeaders]:
+    async def request(self, method: str, path: str, **kw: Any) -> tuple[int, Any, Mapping[str, str]]:
         async with self.session.request(method, self.url(path), **kw) as r:
             text = await r.text()
             try:

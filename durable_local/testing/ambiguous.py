@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -89,6 +90,10 @@ class AmbiguousStore:
         self.max_wait = 0  # cycles: the longest a disrupted instance/activity waited
         self.waits: Counter[int] = Counter()  # cycles waited -> how often
         self.empty_claims: Counter[str] = Counter()  # claims that found nothing (the host is idle)
+        self.long_waits: list[tuple[int, str, str]] = []  # (cycles, key, failed method), over 1 cycle
+        self._cause: dict[str, str] = {}  # key -> the method whose fault disrupted it
+        self._since: dict[str, float] = {}  # key -> time.monotonic() of the fault
+        self.max_wait_seconds = 0.0  # wall time, reported only (a loaded host never goes idle)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         # "o|<instance id>|" / "a|<target>|<message id>" -> cycle of the fault
@@ -146,6 +151,8 @@ class AmbiguousStore:
         with self._lock:
             for key in keys:
                 self._disrupted.setdefault(key, self.cycle)
+                self._cause.setdefault(key, f"{name} ({'after' if applied else 'before'})")
+                self._since.setdefault(key, time.monotonic())
 
     def _observe(self, name: str, result: Any) -> None:
         if name == "claim_orchestrations":
@@ -162,6 +169,12 @@ class AmbiguousStore:
                 if since is not None:
                     wait = self.cycle - since
                     self.waits[wait] += 1
+                    cause = self._cause.pop(key, "?")
+                    waited = time.monotonic() - self._since.pop(key, time.monotonic())
+                    self.max_wait_seconds = max(self.max_wait_seconds, waited)
+                    if wait > 1:
+                        self.long_waits.append((wait, key, cause))
+                        self.long_waits.sort(reverse=True)
                     self.max_wait = max(self.max_wait, wait)
 
     def still_disrupted(self) -> dict[str, int]:
@@ -174,6 +187,7 @@ class AmbiguousStore:
         return (
             f"seed={self.seed} calls={sum(self.calls.values())} timeouts-before={sum(self.timeouts.values())} "
             f"applied-then-timeout={sum(self.applied.values())} max-wait={self.max_wait} cycle(s) "
+            f"({self.max_wait_seconds:.1f} s wall) "
             f"waits={dict(sorted(self.waits.items()))}"
         )
 

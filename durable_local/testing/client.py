@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -109,7 +110,8 @@ class HostOperations:
     async def raise_event(self, instance_id: str, event: str, data: Any = None) -> None:
         """Raise external event ``event`` with ``data`` (JSON) on a running instance."""
         path = f"{WEBHOOK}/instances/{_quote(instance_id)}/raiseEvent/{_quote(event)}"
-        r = await self.request("POST", path, json=data)
+        # always a JSON body (`null` without data): the API takes only application/json
+        r = await self.request("POST", path, data=json.dumps(data), headers={"Content-Type": "application/json"})
         if r.status != 202:
             raise AssertionError(f"raising {event!r} on {instance_id!r} answered {r.status}: {r.body}")
 
@@ -225,7 +227,8 @@ class DurableHostClient:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.submit(coro).result()  # type: ignore[no-any-return]
+        __tracebackhide__ = True  # a failing wait reads as the test's line, not this plumbing
+        return self.submit(coro).result()
 
     @property
     def operations(self) -> HostOperations:
@@ -288,3 +291,25 @@ class DurableHostClient:
     def wait_for_history(self, instance_id: str, event_type: str, timeout: float = 30.0) -> dict[str, Any]:
         """Block until the history holds an ``event_type`` event (e.g. ``TimerCreated``); the event."""
         return self._call(self.operations.wait_for_history(instance_id, event_type, timeout))
+
+    def export_history(self, instance_id: str, path: Path | str) -> Path:
+        """Write the instance's metadata and history as a history file (what ``durable-local
+        export`` writes): a fixture that ``durable-local replay`` re-runs against later code."""
+        from durable_local.tools.history_file import export_instance, write_history_file
+
+        # store reads are thread-safe: the host itself runs them on executor threads
+        write_history_file(export_instance(self.harness.store, instance_id), Path(path))
+        return Path(path)
+
+    def wait_until(self, predicate: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+        """Bounded 'eventually': call ``predicate`` (it may use this client) until it returns
+        something truthy, and return that. Raises AssertionError naming ``what`` on timeout."""
+        __tracebackhide__ = True
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            time.sleep(0.02)

@@ -232,8 +232,8 @@ def lint_history(instance_id: str, history: list[dict[str, Any]], row: InstanceR
         tail = [EventType(t).name for t in types[completed[-1] + 1 :] if t != EventType.OrchestratorCompleted]
         if tail:
             out.append(f"{instance_id}: events after ExecutionCompleted: {tail}")
-    scheduled: dict[tuple[int, int], int] = {}
-    seen: Counter[tuple[int, int]] = Counter()
+    scheduled: dict[tuple[int, int | None], int] = {}  # (kind, EventId): a malformed event may lack the id
+    seen: Counter[tuple[int, int | None]] = Counter()
     ids = []
     for i, e in enumerate(history):
         t = e["EventType"]
@@ -295,6 +295,7 @@ class Ledger:
 
     # (order, sku) -> successful reserve responses / releases / commits / restocks (units)
     reserved: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
+    reserved_lines: dict[tuple[str, str], list[str | None]] = field(default_factory=lambda: defaultdict(list))
     released: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     committed: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     restocked: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
@@ -303,8 +304,19 @@ class Ledger:
     statuses: dict[str, str] = field(default_factory=dict)
 
 
-def _entity_calls(history: list[dict[str, Any]]) -> list[tuple[str, str, int, Any]]:
-    """(sku, op, amount, result) for every answered InventoryEntity request in a history."""
+def _units(op: str, request: Any, result: Any) -> tuple[int, str | None]:
+    """Units an InventoryEntity call moved, and its line: a number (seed style) or an owned claim."""
+    if not isinstance(request, dict):
+        return int(request), None
+    line = request.get("line")
+    if op == "reserve":
+        return int(request.get("quantity") or 0), line
+    moved = result.get({"release": "released", "commit": "committed"}.get(op, ""), 0) if isinstance(result, dict) else 0
+    return int(moved or 0), line
+
+
+def _entity_calls(history: list[dict[str, Any]]) -> list[tuple[str, str, int, Any, str | None]]:
+    """(sku, op, units, result, line) for every answered InventoryEntity request in a history."""
     responses = {e.get("Name"): e.get("Input") for e in history if e["EventType"] == EventType.EventRaised}
     out = []
     for e in history:
@@ -327,7 +339,8 @@ def _entity_calls(history: list[dict[str, Any]]) -> list[tuple[str, str, int, An
             result = Exception(result)
         else:
             result = json.loads(result) if isinstance(result, str) else result
-        out.append((sku, req.get("op"), int(amount), result))
+        units, line = _units(req.get("op"), amount, result)
+        out.append((sku, req.get("op"), units, result, line))
     return out
 
 
@@ -338,11 +351,12 @@ def inventory_ledger(store: Store, order_ids: Iterable[str]) -> Ledger:
         led.statuses[oid] = row.runtime_status if row else "Missing"
         led.outputs[oid] = json.loads(row.output) if row and row.output and row.runtime_status == "Completed" else None
         for iid in (oid, f"{oid}:payment", f"{oid}:fulfillment"):
-            for sku, op, amount, result in _entity_calls(store.get_history(iid)):
+            for sku, op, amount, result, line in _entity_calls(store.get_history(iid)):
                 if isinstance(result, Exception):
                     continue
                 if op == "reserve" and result is True:
                     led.reserved[(oid, sku)].append(amount)
+                    led.reserved_lines[(oid, sku)].append(line)
                 elif op == "release":
                     led.released[(oid, sku)] += amount
                 elif op == "commit":
@@ -361,8 +375,9 @@ def ledger_problems(
     """Inventory invariants at quiescence. ``order_lines``: order id -> {sku: units}."""
     out: list[str] = []
     for key, amounts in led.reserved.items():
-        if len(amounts) > 1:
-            out.append(f"{key}: reserved {len(amounts)} times ({amounts})")
+        line_ids = led.reserved_lines.get(key, [])
+        if len(set(line_ids)) < len(line_ids):  # one successful reserve per (order, sku, line)
+            out.append(f"{key}: reserved {len(amounts)} times ({amounts}, lines {line_ids})")
     sold: Counter[str] = Counter()
     for oid, lines in order_lines.items():
         status = led.statuses.get(oid)

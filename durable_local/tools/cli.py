@@ -7,34 +7,64 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from durable_local.console import error, one_line
+from durable_local.store.base import Store
+
 COMMANDS = ("replay", "export", "lint")
 
 
-def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register the tool subcommands on the main parser's subparsers."""
-    r = sub.add_parser("replay", help="re-run stored or exported histories through the current code")
+def add_subcommands(sub: argparse._SubParsersAction[argparse.ArgumentParser], **parser_kw: Any) -> None:
+    """Register the tool subcommands on the main parser's subparsers (``parser_kw``: the main
+    parser's epilog and formatter, so every command's help looks alike)."""
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", **parser_kw)
+
+    r = add("replay", "re-run stored or exported histories through the current code (exit 1 on divergence)")
     _store_args(r)
-    r.add_argument("files", nargs="*", type=Path, help="history files or directories of them (*.json)")
-    r.add_argument("--instance", action="append", default=[], help="replay this stored instance (repeatable)")
+    r.add_argument("files", nargs="*", type=Path, metavar="FILE", help="history files or folders of them (*.json)")
+    r.add_argument(
+        "--instance", action="append", default=[], metavar="ID", help="replay this stored instance (repeatable)"
+    )
     r.add_argument("--all", action="store_true", help="replay every orchestration instance in the store")
-    r.add_argument("--no-locate", action="store_true", help="skip the (slow) source-line search")
-    e = sub.add_parser("export", help="write an instance's metadata and full history as JSON")
+    r.add_argument("--no-locate", action="store_true", help="skip the (slow) search for the source line")
+    e = add("export", "write an instance's metadata and full history as JSON")
     _store_args(e)
-    e.add_argument("instance_id")
-    e.add_argument("--out", type=Path, help="output file (default: stdout)")
-    lint = sub.add_parser("lint", help="check orchestrators for non-deterministic code (exit 1 on findings)")
-    lint.add_argument("path", nargs="?", type=Path, default=Path("."))
-    lint.add_argument("--no-load", action="store_true", help="do not import the app to check function names")
+    e.add_argument("instance_id", metavar="INSTANCE_ID", help="the instance to export")
+    e.add_argument(
+        "--out",
+        metavar="FILE",
+        help="output file, '-' for stdout (default: DATA_DIR/exports/INSTANCE_ID.json, which holds customer "
+        "data and so stays out of git and of the deployment package)",
+    )
+    lint = add("lint", "check orchestrators for non-deterministic code (exit 1 on findings)")
+    lint.add_argument(
+        "path", nargs="?", type=Path, default=Path("."), metavar="PATH", help="app folder or file (default: .)"
+    )
+    lint.add_argument(
+        "--no-load", action="store_true", help="do not import the app to check the function names it calls"
+    )
 
 
 def _store_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--app-dir", type=Path, default=Path("."))
-    p.add_argument("--store", choices=["sqlite", "memory", "azure"], default="sqlite")
-    p.add_argument("--data-dir", type=Path, default=Path(".durable"))
+    p.add_argument(
+        "--app-dir", type=Path, default=Path("."), metavar="DIR", help="folder holding function_app.py (default: .)"
+    )
+    p.add_argument(
+        "--store", choices=["sqlite", "memory", "azure"], default="sqlite", help="the host's store (default: sqlite)"
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".durable"),
+        metavar="DIR",
+        help="folder of the SQLite store (default: .durable)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,11 +76,10 @@ def run(args: argparse.Namespace) -> int:
             return _export(args)
         return _lint(args)
     except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return error(one_line(exc))
 
 
-def _open_store(args: argparse.Namespace, hub_name: str | None = None):  # type: ignore[no-untyped-def]
+def _open_store(args: argparse.Namespace, hub_name: str | None = None) -> Store:
     from durable_local.store import open_store
 
     if args.store == "sqlite" and not (args.data_dir / "durable.db").exists():
@@ -69,8 +98,7 @@ def _replay(args: argparse.Namespace) -> int:
     from durable_local.app_loader import AppLoadError, load_app
 
     if not (args.files or args.instance or args.all):
-        print("error: give history FILEs, --instance ID or --all", file=sys.stderr)
-        return 2
+        return error("give history FILEs, --instance ID or --all")
     # paths given by the user mean what they meant where the command ran; the histories then
     # replay with the app's root as the working directory, as its code runs in the worker
     args.files = [Path(f).resolve() for f in args.files]
@@ -78,13 +106,14 @@ def _replay(args: argparse.Namespace) -> int:
     try:
         app = load_app(args.app_dir)
     except AppLoadError as exc:
-        print(f"error: the app failed to load: {exc}", file=sys.stderr)
-        return 2
+        return error(f"the app failed to load: {one_line(exc)}")
     with app_process_env(app.app_dir):
         return _replay_loaded(args, app)
 
 
 def _replay_loaded(args: argparse.Namespace, app: Any) -> int:
+    import dataclasses
+
     from durable_local.runtime.engine_options import engine_options
 
     from .history_file import all_orchestration_ids, export_instance, read_history_file
@@ -101,7 +130,8 @@ def _replay_loaded(args: argparse.Namespace, app: Any) -> int:
             docs += [export_instance(store, i) for i in dict.fromkeys(ids)]
         finally:
             store.close()
-    replayer = Replayer(engine_options(app.registry, app.settings.default_version))
+    # no extended sessions: the replayer checks every history from the start
+    replayer = Replayer(engine_options(app.registry, dataclasses.replace(app.settings, extended_sessions=False)))
     failed = 0
     for doc in docs:
         report = replayer.replay(doc, locate=not args.no_locate)
@@ -120,12 +150,19 @@ def _export(args: argparse.Namespace) -> int:
         doc = export_instance(store, args.instance_id)
     finally:
         store.close()
-    if args.out is None:
+    if args.out == "-":
         print(json.dumps(doc.to_json(), indent=1, ensure_ascii=False))
-    else:
-        write_history_file(doc, args.out)
-        print(f"wrote {args.out} ({len(doc.history)} events, {doc.instance.get('runtimeStatus')})", file=sys.stderr)
+        return 0
+    out = Path(args.out) if args.out else default_export_path(args.data_dir, args.instance_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_history_file(doc, out)
+    print(f"wrote {out} ({len(doc.history)} events, {doc.instance.get('runtimeStatus')})", file=sys.stderr)
     return 0
+
+
+def default_export_path(data_dir: Path, instance_id: str) -> Path:
+    """``DATA_DIR/exports/<id>.json``: beside the store, ignored like it (histories hold customer data)."""
+    return Path(data_dir) / "exports" / (re.sub(r"[^A-Za-z0-9._-]", "_", instance_id) + ".json")
 
 
 def _lint(args: argparse.Namespace) -> int:

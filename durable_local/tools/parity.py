@@ -20,7 +20,7 @@ Limits (with their source):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -118,7 +118,9 @@ def timer_warnings(events: Iterable[dict[str, Any]], now: datetime) -> list[str]
     return out
 
 
-def action_count_warning(history: Iterable[dict[str, Any]]) -> str | None:
+def action_count_warning(history: Sequence[dict[str, Any]]) -> str | None:
+    if len(history) <= MAX_ACTIONS:  # cannot hold more actions than events: skip the count
+        return None
     n = sum(1 for e in history if e.get("EventType") in _SCHEDULING)
     if n > MAX_ACTIONS:
         return (

@@ -177,7 +177,11 @@ def spans(
 
     end_ns = _ns(end)
     name = iid.split("@")[1] if is_entity else (result.instance.name if result.instance else "orchestration")
-    attrs = {"durable.instance_id": iid, "durable.trace_root": index.root(iid), "durable.messages": len(item.messages)}
+    attrs: dict[str, str | int] = {
+        "durable.instance_id": iid,
+        "durable.trace_root": index.root(iid),
+        "durable.messages": len(item.messages),
+    }
     span = tracer.start_span(
         f"{'entity' if is_entity else 'orchestration'} {name}",
         context=parent_ctx(iid),

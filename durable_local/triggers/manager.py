@@ -118,16 +118,21 @@ class TriggerManager:
             except TriggerSetupError as exc:
                 self.notes[fi.function_name] = f"error: {exc}"
                 log.error("%s", exc)
+            except Exception as exc:  # a listener that cannot even be built: one line, the rest runs
+                message = f"Function '{fi.function_name}' ({trigger_type}): {type(exc).__name__}: {exc}"
+                self.notes[fi.function_name] = f"error: {message}"
+                log.error("%s", message)
 
     async def start(self) -> None:
         self.plan()
         for name, listener in list(self.listeners.items()):
             try:
                 await listener.start()
-            except TriggerSetupError as exc:
+            except Exception as exc:  # TriggerSetupError (one line already) or an unexpected failure
                 del self.listeners[name]
-                self.notes[name] = f"error: {exc}"
-                log.error("%s", exc)
+                message = str(exc) if isinstance(exc, TriggerSetupError) else f"Function '{name}': {exc!r}"
+                self.notes[name] = f"error: {message}"
+                log.error("%s", message)
         # input/output bindings that cannot run (unknown type, storage missing or unreachable):
         # one line each, the functions still run (their invocations then fail naming the binding)
         from durable_local.bindings.checks import report_binding_problems

@@ -79,22 +79,24 @@ def host_time_zone() -> tzinfo:
 def parse_schedule(text: str, tz: tzinfo | None = None) -> Schedule:
     """Parse a timer trigger's schedule (after ``%SETTING%`` resolution); raise ScheduleError."""
     raw = text.strip()
+    shown = f"'{raw}'"
     ref = _SETTING.match(raw)
     if ref:
         value = os.environ.get(ref.group(1))
         if not value:
             raise ScheduleError(f"schedule '{raw}' names app setting {ref.group(1)}, which is not set")
         raw = value.strip()
+        shown = f"'{raw}' (app setting {ref.group(1)})"
     span = _TIMESPAN.match(raw)
     if span:
         days, hours, minutes, seconds = (int(g) if g else 0 for g in span.groups())
         if hours > 23 or minutes > 59 or seconds > 59:
-            raise ScheduleError(f"schedule '{raw}' is not a valid TimeSpan ([d.]hh:mm[:ss])")
+            raise ScheduleError(f"schedule {shown} is not a valid TimeSpan ([d.]hh:mm[:ss])")
         interval = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
         if interval <= timedelta(0):
-            raise ScheduleError(f"schedule '{raw}': a TimeSpan schedule must be longer than zero")
+            raise ScheduleError(f"schedule {shown}: a TimeSpan schedule must be longer than zero")
         return IntervalSchedule(raw, interval)
     try:
         return CronSchedule.parse(raw, tz if tz is not None else host_time_zone())
     except CronError as exc:
-        raise ScheduleError(f"schedule '{raw}' is not a valid NCRONTAB expression: {exc}") from None
+        raise ScheduleError(f"schedule {shown} is not a valid NCRONTAB expression: {exc}") from None

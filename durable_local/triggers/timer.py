@@ -5,7 +5,10 @@ What the Functions host does, and so this listener:
 * **Schedule status** (``{"Last", "Next", "LastUpdated"}``, ISO times) is kept in the store
   under ``timers/<function>/status`` (the host keeps it in a blob of its storage account), so
   a firing missed while no host ran is noticed at start-up: the function runs at once with
-  ``TimerRequest.past_due`` true. ``use_monitor=False`` keeps no status (and so no past-due).
+  ``TimerRequest.past_due`` true. ``use_monitor=False`` forgets missed firings (no past-due;
+  the status is still kept, it is how host processes agree on what ran). As on the host,
+  ``use_monitor`` defaults to true for schedules that recur at least a
+  minute apart and to false for more frequent ones.
 * ``run_on_startup=True`` fires once whenever the host starts.
 * **One execution at a time** across host processes sharing a store: a firing runs under the
   store lock ``timers/<function>`` (expiring, renewed while the function runs; the host's
@@ -21,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -57,14 +61,17 @@ def create_listener(ctx: HostContext, fi: FunctionInfo) -> TimerListener:
         schedule = parse_schedule(text)
     except ScheduleError as exc:
         raise TriggerSetupError(f"Function '{fi.function_name}' (timerTrigger): {exc}") from None
-    if schedule.next_after(ctx.clock.now()) is None:
-        raise TriggerSetupError(f"Function '{fi.function_name}' (timerTrigger): schedule '{text}' never occurs")
+    first = schedule.next_after(ctx.clock.now())
+    if first is None:
+        raise TriggerSetupError(
+            f"Function '{fi.function_name}' (timerTrigger): schedule '{schedule.text}' never occurs"
+        )
+    use_monitor = fi.trigger.get("useMonitor")
+    if use_monitor is None:  # the host's default: monitor schedules that recur a minute apart or more
+        second = schedule.next_after(first)
+        use_monitor = second is None or second - first >= timedelta(minutes=1)
     return TimerListener(
-        ctx,
-        fi,
-        schedule,
-        run_on_startup=bool(fi.trigger.get("runOnStartup")),
-        use_monitor=fi.trigger.get("useMonitor") is not False,
+        ctx, fi, schedule, run_on_startup=bool(fi.trigger.get("runOnStartup")), use_monitor=bool(use_monitor)
     )
 
 
@@ -85,7 +92,6 @@ class TimerListener:
         self.fired = 0  # executions started by this listener (tests, logs)
         self.next_due: datetime | None = None  # the occurrence the listener waits for
         self._attempted: datetime | None = None  # the last occurrence it fired or left to another host
-        self._status: dict[str, Any] = {}  # without the monitor, status lives only here
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -95,7 +101,7 @@ class TimerListener:
         loop = asyncio.get_running_loop()
 
         def woken() -> None:  # the virtual clock moved (any thread)
-            if not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(self._wake.set)
 
         self.ctx.clock.subscribe(woken)
@@ -111,15 +117,11 @@ class TimerListener:
 
     # -- status ----------------------------------------------------------------------------------
     async def _read_status(self) -> dict[str, Any]:
-        if not self.use_monitor:
-            return dict(self._status)
         text = await asyncio.to_thread(self.ctx.store.get_host_value, self.status_key)
         return json.loads(text) if text else {}
 
     async def _write_status(self, status: dict[str, Any]) -> None:
-        self._status = dict(status)
-        if self.use_monitor:
-            await asyncio.to_thread(self.ctx.store.put_host_value, self.status_key, json.dumps(status))
+        await asyncio.to_thread(self.ctx.store.put_host_value, self.status_key, json.dumps(status))
 
     def _next(self, after: datetime) -> datetime:
         nxt = self.schedule.next_after(after)
@@ -131,11 +133,14 @@ class TimerListener:
         try:
             status = await self._read_status()
             due = _parse(status.get("Next"))
-            if due is not None and due < now:
+            missed = due is not None and due < now
+            if due is not None and missed and self.use_monitor:
                 await self._fire(due, past_due=True)
             elif self.run_on_startup:
                 await self._fire(now, past_due=False)
-            elif due is None:  # first start: record when the first firing is due
+            elif missed:  # without the monitor a missed firing is forgotten: wait for the next one
+                self._attempted = due
+            elif due is None:  # the first start: record when the first firing is due
                 await self._write_status({"Last": None, "Next": _iso(self._next(now)), "LastUpdated": _iso(now)})
         except Exception as exc:  # the store failed: say so, keep the schedule
             log.error("timer %s: start-up firing failed: %s: %s", self.fi.function_name, type(exc).__name__, exc)
@@ -151,13 +156,16 @@ class TimerListener:
 
     async def _due_time(self) -> datetime:
         """The next occurrence: the stored one (written after the last firing, by any host)
-        unless this listener already tried it, else the schedule's next one from now."""
+        unless this listener already tried it, else the schedule's next one from now. The
+        earlier of the two wins, so an app whose schedule became more frequent since the
+        status was written does not wait for the old schedule's next firing."""
         now = self.ctx.clock.now()
         stored = _parse((await self._read_status()).get("Next"))
         tried = self._attempted
+        fresh = self._next(now if tried is None else max(now, tried))
         if stored is not None and (tried is None or stored > tried):
-            return stored
-        return self._next(now if tried is None else max(now, tried))
+            return min(stored, fresh)
+        return fresh
 
     async def _sleep_until(self, due: datetime) -> bool:
         """Wait until the clock reaches ``due``; False if stopping."""
@@ -204,12 +212,13 @@ class TimerListener:
             )
         finally:
             renew.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failed renewal ends here
                 await renew
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(store.release_host_lock, self.lock_name, self.owner)
 
-    async def _renew(self, real_now: Any) -> None:
+    async def _renew(self, real_now: Callable[[], datetime]) -> None:
+        """Keep the lock while the function runs (a run longer than LOCK_SECONDS)."""
         while True:
             await asyncio.sleep(LOCK_SECONDS / 3)
             await asyncio.to_thread(

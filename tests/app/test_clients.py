@@ -178,6 +178,7 @@ async def test_approval_race_with_completion_is_410(rpc):
 
 
 async def test_add_inventory_signals_the_entity(rpc):
+    rpc.on("POST", "entities/InventoryCatalog/all", 202)
     rpc.on("POST", "entities/InventoryEntity/SKU-1", 202)
     req = request("POST", "inventory/SKU-1", {"quantity": 5}, route_params={"sku": "SKU-1"})
     status, body, _ = await call("add_inventory", req, rpc)
@@ -187,6 +188,12 @@ async def test_add_inventory_signals_the_entity(rpc):
         "entities/InventoryEntity/SKU-1",
         "add",
         5,
+    )
+    register = rpc.requests[-2]  # the SKU is registered for the reconciler first
+    assert (register.path, register.query["op"], json.loads(register.body)) == (
+        "entities/InventoryCatalog/all",
+        "register",
+        "SKU-1",
     )
 
 
@@ -211,7 +218,7 @@ async def test_get_inventory_reads_entity_state(rpc):
     status, body, _ = await call(
         "get_inventory", request("GET", "inventory/SKU-1", route_params={"sku": "SKU-1"}), rpc
     )
-    assert status == 200 and body == {"sku": "SKU-1", "quantity": 7, "reserved": 2, "available": 5}
+    assert status == 200 and body == {"sku": "SKU-1", "quantity": 7, "reserved": 2, "available": 5, "holders": {}}
 
 
 async def test_get_unknown_inventory_is_404(rpc):

@@ -55,7 +55,11 @@ def test_fulfillment_commits_then_ships():
         "@inventoryentity@SKU-1",
         "commit",
     )
-    h.event_sent(0, "@inventoryentity@SKU-1", "commit").episode().entity_response(0, {"quantity": 3})
+    # Without a holder in the input, the stock held by the order id is committed.
+    assert json.loads(commit["input"]) == {"order": "ord-1", "run": None}
+    h.event_sent(0, "@inventoryentity@SKU-1", "commit").episode().entity_response(
+        0, {"committed": 2, "quantity": 3}
+    )
     state = run_orchestrator("FulfillmentOrchestrator", h)
     ship = flat(state)[-1]
     assert ship["functionName"] == "CreateShipment"
@@ -66,6 +70,13 @@ def test_fulfillment_commits_then_ships():
     out = run_orchestrator("FulfillmentOrchestrator", h)["output"]
     assert out["status"] == "success" and out["trackingNumber"] == "SBX9"
     assert out["committed"] == [{"sku": "SKU-1", "quantity": 2}]
+
+
+def test_fulfillment_commits_only_what_the_holder_holds():
+    h = History("FulfillmentOrchestrator", FULFIL_IN).event_sent(0, "@inventoryentity@SKU-1", "commit")
+    h.episode().entity_response(0, {"committed": 0, "quantity": 3})  # nothing held: nothing shipped
+    out = run_orchestrator("FulfillmentOrchestrator", h)["output"]
+    assert out["status"] == "failed" and out["reason"] == "commit_failed" and out["committed"] == []
 
 
 def test_fulfillment_commit_error_reports_nothing_committed():
@@ -119,3 +130,18 @@ def test_main_orchestrator_stops_when_payment_fails():
     state = run_orchestrator("main_orchestrator", h)
     assert state["output"] == {"status": "payment_failed", "reason": "card_declined"}
     assert len(actions(state)) == 1
+
+
+def test_main_orchestrator_names_each_invalid_field_as_the_routes_do():
+    out = run_orchestrator("main_orchestrator", History("main_orchestrator", {}, instance_id="m-bad"))["output"]
+    assert out["status"] == "invalid_input"
+    assert {f["field"] for f in out["fields"]} == {
+        "orderId", "customerId", "currency", "items", "paymentMethod", "shippingAddress"
+    }
+    assert all(f["message"] for f in out["fields"])
+
+
+def test_payment_invalid_input_reason_names_the_field():
+    h = History("PaymentOrchestrator", {**PAYMENT_IN, "amountCents": 0}, instance_id="p-bad")
+    out = run_orchestrator("PaymentOrchestrator", h)["output"]
+    assert out["status"] == "failed" and out["reason"].startswith("invalid_input: amountCents: ")

@@ -192,3 +192,13 @@ def test_export_writes_relative_to_where_it_runs(nsapp: Path, tmp_path: Path) ->
     assert "Traceback" not in run.stderr
     assert not (nsapp / "x.json").exists()
     assert json.loads("{}") == {}
+
+
+def test_a_program_from_the_checkout_can_spawn_worker_processes_for_another_app(nsapp: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "tests.app_env.spawn_main", str(nsapp)], cwd=REPO, env=_env(),
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["status"] == "Completed", result
+    _assert_nsapp_output(result["output"], nsapp, "Fay")
+    assert result["output"]["pid"] != result["host_pid"]  # it ran in the worker process

@@ -185,11 +185,11 @@ def order_mix(n: int, skus: list[str], rng: Any, prefix: str = "o") -> tuple[dic
     return orders, lines
 
 
-async def host_idle(h: Any, empty_claims: Any, timeout: float = 5.0) -> None:
+async def host_idle(h: Any, empty_claims: Any, timeout: float = 5.0) -> bool:
     """Wait (bounded) until an in-process host is idle: nothing in flight, and a claim of each
     kind made after that found no work (the loops are woken to make sure). ``empty_claims``
     counts the claims that came back empty, by method name (AmbiguousStore and the R4
-    recorder keep one)."""
+    recorder keep one). False if the host was still busy at the timeout."""
     d = h.host.dispatcher
     mark: dict[str, int] | None = None
     deadline = time.monotonic() + timeout
@@ -200,5 +200,6 @@ async def host_idle(h: Any, empty_claims: Any, timeout: float = 5.0) -> None:
             mark = dict(empty_claims)
             d.notify()
         elif all(empty_claims[k] > mark.get(k, 0) for k in ("claim_orchestrations", "claim_activities")):
-            return
+            return True
         await asyncio.sleep(0.005)
+    return False

@@ -43,9 +43,9 @@ def _azure_enabled() -> bool:
 def cases() -> list[Any]:
     azure = [pytest.mark.azurite] + ([] if _azure_enabled() else [pytest.mark.skip(reason="azure not in backends")])
     return [
-        pytest.param("memory", 50, id="memory-50"),
-        pytest.param("sqlite", 50, id="sqlite-50"),
-        pytest.param("azure", 20, marks=azure, id="azure-20"),
+        pytest.param("memory", 30, id="memory-30"),
+        pytest.param("sqlite", 30, id="sqlite-30"),
+        pytest.param("azure", 10, marks=azure, id="azure-10"),
         pytest.param("memory", 500, marks=pytest.mark.slow, id="memory-500"),
         pytest.param("sqlite", 500, marks=pytest.mark.slow, id="sqlite-500"),
         pytest.param("azure", 100, marks=[pytest.mark.slow, *azure], id="azure-100"),
@@ -77,7 +77,8 @@ async def drive(h: HostHarness, store: AmbiguousStore, ids: list[str], timeout: 
     deadline = time.monotonic() + timeout
     statuses: dict[str, str] = {}
     while time.monotonic() < deadline:
-        await host_idle(h, store.empty_claims)
+        if not await host_idle(h, store.empty_claims):
+            continue  # still busy (a loaded machine): a cycle starts only once the host is idle
         if store.cycle % 5 == 0:
             rows = {i: inner.get_instance(i) for i in ids}
             statuses = {i: (r.runtime_status if r else "Missing") for i, r in rows.items()}
@@ -94,7 +95,7 @@ async def post_order(h: HostHarness, order: dict[str, Any]) -> int:
         code, _, _ = await h.post("/api/orders", json=order)
         if code in (202, 409):
             return code
-        assert code == 500, code  # a store timeout surfaces as a plain 500, never a hang
+        assert code in (500, 503), code  # a store timeout surfaces as a plain 5xx, never a hang
     raise AssertionError(f"could not start {order['orderId']}")
 
 
@@ -142,7 +143,7 @@ async def test_r3_ambiguous_store_outcomes(env: Path, backend: str, n: int) -> N
         assert_clean(store.inner, initial_stock=stock, order_lines=lines, sandbox_dir=env / "sandbox")
         stuck = stuck_work(store)
         assert not stuck, f"stuck: {stuck[:10]}; {context}"
-        assert store.max_wait <= MAX_WAIT_CYCLES, context
+        assert store.max_wait <= MAX_WAIT_CYCLES, f"{context}; longest: {store.long_waits[:5]}"
         injected = sum(store.timeouts.values()) + sum(store.applied.values())
         assert injected > 0, context
         outcomes: dict[str, int] = {}

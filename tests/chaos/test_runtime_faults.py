@@ -216,7 +216,8 @@ async def test_r13_90_day_timer_survives_a_restart_and_an_early_event_cancels_it
         assert (await h.status("r13-early"))["runtimeStatus"] == "Completed"
         assert_clean(h.store, initial_stock={"SKU-R13": 10},
                      order_lines={"r13-wait": {"SKU-R13": 1}, "r13-early": {"SKU-R13": 1}})
-    assert wall < 2.0, wall
+    # no timing assertion (a busy machine would fail it): the bounded wait_for calls above
+    # already fail if the virtual clock did not make the 90-day timer fire without waiting
     print(f"\nR13: 90-day timer ({len(created)} chained timers, each fired once) completed after a restart in "
           f"{wall:.2f} s wall; an early approval cancelled a 48 h timer")
 

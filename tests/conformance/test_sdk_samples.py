@@ -8,13 +8,11 @@ subprocess (``python -m durable_local start``) and driven over HTTP to its docum
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -24,37 +22,15 @@ from typing import Any
 
 import pytest
 
+from tests.conformance.sdist import samples_v2
+
 REPO = Path(__file__).resolve().parents[2]
-SDK_VERSION = "1.7.0"
-CACHE = Path(os.environ.get("DURABLE_SAMPLES_CACHE", Path.home() / ".cache" / "durable-orders" / "sdist"))
 
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
     """samples-v2 of the SDK sdist, downloaded once per machine."""
-    root = CACHE / f"azure_functions_durable-{SDK_VERSION}"
-    if not (root / "samples-v2").is_dir():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-binary",
-                ":all:",
-                "--no-deps",
-                f"azure-functions-durable=={SDK_VERSION}",
-                "-d",
-                str(CACHE),
-            ],
-            check=True,
-        )
-        with tarfile.open(CACHE / f"azure_functions_durable-{SDK_VERSION}.tar.gz") as tar:
-            members = [m for m in tar.getmembers() if "/samples-v2/" in m.name]
-            tar.extractall(CACHE, members=members, filter="data")
-    return root / "samples-v2"
+    return samples_v2()
 
 
 def _free_port() -> int:

@@ -192,3 +192,47 @@ async def test_with_keys_the_page_passes_the_master_key_along(app_env: Path, pag
         await page.click("#approve-btn")
         await page.wait_for("document.body.dataset.instanceStatus === 'Completed'", what="Completed")
         assert (await h.status(iid, code=key))["output"]["status"] == "approved"
+
+
+async def test_newest_first_sorting_parent_child_links_and_cancel_order(host: HostHarness, page: Page) -> None:
+    sku = unique("SKU-DCX").upper()
+    await stock(host, sku, 10)
+    shipped, waiting = unique("order-shipped"), unique("order-waiting")
+    await host.post("/api/orders", json=make_order(shipped, [(sku, 1, 100)]))
+    assert (await host.wait_for(shipped))["runtimeStatus"] == "Completed"
+    host.clock_advance(seconds=5)  # created times are shown to the second
+    await host.post("/api/orders", json=make_order(waiting, [(sku, 2, 90_000)]))
+    await host.wait_until(lambda: _step(host, waiting, "awaiting_approval"), what="awaiting_approval")
+
+    # the list: newest first; a click on a header sorts by that column
+    await page.goto(host.url("/_durable/"))
+    await page.wait_for(f"document.querySelector('{_row(waiting)}')", what="the waiting order in the list")
+    ids_js = "[...document.querySelectorAll('#instances-body tr[data-instance-id]')].map(r => r.dataset.instanceId)"
+    ids = await page.evaluate(ids_js)
+    assert ids.index(waiting) < ids.index(shipped)
+    await page.click("#instances th[data-column='0']")
+    await page.wait_for("document.querySelector(\"#instances th[data-column='0']\").getAttribute('aria-sort')"
+                        " === 'ascending'", what="sorted by instance id")
+    ids = await page.evaluate(ids_js)
+    assert ids == sorted(ids)
+
+    # a sub-orchestration links to its parent, and the parent to its children
+    await page.goto(host.url(f"/_durable/#/instances/{shipped}:payment"))
+    await page.wait_for("document.getElementById('parent-link')", what="the parent link")
+    await page.click("#parent-link")
+    await page.wait_for(f"document.getElementById('instance-id').textContent === {json.dumps(shipped)}",
+                        what="the parent's page")
+    await page.wait_for("document.querySelectorAll('#children .child-link').length === 2", what="the children")
+    assert f"{shipped}:fulfillment" in await page.text("#children")
+
+    # Cancel order (raw Terminate is labelled as what it is)
+    await page.goto(host.url(f"/_durable/#/instances/{waiting}"))
+    await page.wait_for("!document.getElementById('cancel-order-btn').disabled", what="the Cancel order button")
+    assert "no compensation" in await page.text("#terminate-btn")
+    await page.click("#cancel-order-btn")
+    await page.click("#cancel-order-btn")
+    await page.wait_for("document.body.dataset.instanceStatus === 'Completed'", what="the cancelled order")
+    status = await host.wait_for(waiting)
+    assert status["output"]["status"] == "cancelled"
+    code, inventory, _ = await host.get(f"/api/inventory/{sku}")
+    assert code == 200 and (inventory["reserved"], inventory["holders"]) == (0, {})

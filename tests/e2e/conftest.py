@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,19 @@ def _backends() -> list[Any]:
     """memory and sqlite always; azure (Azurite) when DURABLE_STORE_BACKENDS names it (CI does)."""
     names = [n.strip() for n in os.environ.get("DURABLE_STORE_BACKENDS", "memory,sqlite").split(",") if n.strip()]
     return [pytest.param(n, marks=[pytest.mark.azurite] if n == "azure" else [], id=n) for n in names]
+
+
+@pytest.fixture(params=_backends())
+def on_backend(request: pytest.FixtureRequest, app_env: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs the test's ``durable_host`` (the pytest plugin's fixture; list this one first) on each
+    store backend, through the plugin's marker; on Azurite, in a task hub of its own."""
+    if request.param == "azure":
+        from tests.azurite import shared_connection_string
+
+        monkeypatch.setenv("AzureWebJobsStorage", shared_connection_string())
+        monkeypatch.setenv("TASK_HUB_NAME", f"T{uuid.uuid4().hex[:12]}")
+    request.applymarker(pytest.mark.durable_host(store=request.param))
+    return str(request.param)
 
 
 @pytest.fixture(params=_backends())

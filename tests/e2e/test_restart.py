@@ -24,7 +24,7 @@ async def test_workflow_started_before_a_restart_finishes_after_it(app_env: Path
         assert code == 202
         status = await h.wait_for(oid)
         assert status["output"]["status"] == "completed"
-        assert await inventory_of(h, sku) == {"sku": sku, "quantity": 8, "reserved": 0, "available": 8}
+        assert await inventory_of(h, sku) == {"sku": sku, "quantity": 8, "reserved": 0, "available": 8, "holders": {}}
 
 
 async def test_memory_store_forgets_everything_on_restart(app_env: Path):

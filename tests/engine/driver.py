@@ -24,6 +24,8 @@ from durable_local.engine import (
     run_orchestration_episode,
     start_instance,
 )
+from durable_local.engine.session import SessionCache
+from durable_local.engine.session_guard import sdk_problem
 from durable_local.store.base import ACTIVITY_QUEUE, InstanceRecord, Message, OrchestrationWorkItem
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -42,7 +44,11 @@ class Driver:
             functions = self.app.get_functions()
             self.app._engine_test_functions = functions
         self.registry = registry_from_functions(functions)
-        self.options = self.registry.options(**self.overrides)
+        # extended sessions on (where the guard allows them), each incremental episode checked
+        # against a full replay
+        sessions = SessionCache(verify=True) if sdk_problem() is None else None
+        overrides = {"sessions": sessions, **self.overrides}
+        self.options = self.registry.options(**overrides)
         self.instances: dict[str, InstanceRecord] = {}
         self.histories: dict[str, list[dict[str, Any]]] = {}
         self.queue: list[Message] = []

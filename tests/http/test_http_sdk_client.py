@@ -109,6 +109,12 @@ async def test_terminate_suspend_resume(srv: Any) -> None:
     await client.suspend(iid, "pause please")
     assert last_message(srv, iid)["EventType"] == EventType.ExecutionSuspended
     assert last_message(srv, iid)["Reason"] == "pause please"
+    # The client raises, as against the extension (which answers 500; this host 409).
+    with pytest.raises(Exception, match="unexpected status code 409"):
+        await client.resume(iid, "not suspended yet")
+    set_row(srv, iid, runtime_status="Suspended")
+    with pytest.raises(Exception, match="unexpected status code 409"):
+        await client.suspend(iid, "twice")
     await client.resume(iid, "go on")
     assert last_message(srv, iid)["EventType"] == EventType.ExecutionResumed
     await client.terminate(iid, "stop & cancel")

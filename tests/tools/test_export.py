@@ -46,8 +46,13 @@ async def test_export_then_replay_from_file_and_from_store(app_env: Path, capsys
     assert "OK   export-1 (OrderSaga)" in text
     assert "3 of 3 histories replayed cleanly" in text  # the order and its two children
 
-    assert main(["export", "export-1", *args]) == 0  # to stdout
+    assert main(["export", "export-1", "--out", "-", *args]) == 0  # to stdout
     assert json.loads(capsys.readouterr().out)["instance"]["instanceId"] == "export-1"
+
+    # by default beside the store (ignored by git and left out of the package), never the app folder
+    assert main(["export", "export-1:payment", *args]) == 0
+    written = app_env / "durable" / "exports" / "export-1_payment.json"
+    assert json.loads(written.read_text())["instance"]["instanceId"] == "export-1:payment"
 
 
 def test_export_of_an_unknown_instance_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

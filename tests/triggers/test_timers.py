@@ -8,23 +8,10 @@ from pathlib import Path
 import pytest
 
 from durable_local.runtime.clock import VirtualClock
-from durable_local.testing import HostHarness, running_host
-from durable_local.triggers.timer import TimerListener
-from tests.triggers.triggerkit import TIMER_APP, ExecutionLog
+from durable_local.testing import running_host
+from tests.triggers.triggerkit import TIMER_APP, ExecutionLog, idle, timer
 
 UTC = timezone.utc
-
-
-def timer(h: HostHarness, name: str) -> TimerListener:
-    listener = h.host.triggers.listeners[name]
-    assert isinstance(listener, TimerListener)
-    return listener
-
-
-async def idle(h: HostHarness, name: str) -> None:
-    """Wait until the timer sleeps towards an occurrence still ahead (it has handled the past)."""
-    t = timer(h, name)
-    await h.wait_until(lambda: t.next_due is not None and t.next_due > h.clock.now(), what=f"{name} idle")
 
 
 async def test_a_month_of_a_daily_schedule_fires_once_a_day(
@@ -144,10 +131,39 @@ async def test_a_malformed_schedule_is_one_error_line_and_the_rest_runs(
         lines = h.host.route_lines()
         code, body, _ = await h.get("/api/ping")
     expected = (
-        "Function 'timer_a' (timerTrigger): schedule '61 * * * * *' is not a valid NCRONTAB expression: "
+        "Function 'timer_a' (timerTrigger): schedule '61 * * * * *' (app setting SCHEDULE_A) is not a valid NCRONTAB "
+        "expression: "
         "second field: 61 is outside 0-59"
     )
     assert f"        timer_a: timerTrigger (error: {expected})" in lines
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [expected]
     assert (code, body) == (200, "pong")
     assert "        on_service_bus: serviceBusTrigger (not run locally: needs Service Bus)" in lines
+
+
+async def test_a_schedule_made_more_frequent_applies_at_the_next_start(
+    runs: ExecutionLog, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SCHEDULE_A", "0 0 2 * * *")
+    clock = VirtualClock(datetime(2026, 6, 1, 2, 30, tzinfo=UTC))
+    async with running_host(TIMER_APP, clock=clock, store="sqlite", data_dir=tmp_path) as h:
+        await idle(h, "timer_a")
+        assert timer(h, "timer_a").next_due == datetime(2026, 6, 2, 2, 0, tzinfo=UTC)
+    monkeypatch.setenv("SCHEDULE_A", "0 0 * * * *")  # hourly now
+    async with running_host(TIMER_APP, clock=clock, store="sqlite", data_dir=tmp_path) as h:
+        await idle(h, "timer_a")
+        assert timer(h, "timer_a").next_due == datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+    assert runs.count("timer_a") == 0
+
+
+async def test_without_the_monitor_a_missed_firing_is_forgotten(
+    runs: ExecutionLog, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AzureWebJobs.startup_timer.Disabled")  # use_monitor=False, run_on_startup=True
+    monkeypatch.setenv("SCHEDULE_B", "0 0 2 * * *")
+    clock = VirtualClock(datetime(2026, 6, 1, 0, 0, 30, tzinfo=UTC))
+    for _restart in range(2):
+        async with running_host(TIMER_APP, clock=clock, store="sqlite", data_dir=tmp_path) as h:
+            await idle(h, "startup_timer")
+        clock.advance(86400)  # a firing passes with no host running
+    assert [r["past_due"] for r in runs.entries("startup_timer")] == [False, False]  # the start-up firings only

@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from durable_local.testing import HostHarness
+from durable_local.triggers.timer import TimerListener
+
 TIMER_APP = Path(__file__).parent / "timer_app"
 
 
@@ -23,3 +26,15 @@ class ExecutionLog:
 
     def count(self, fn: str) -> int:
         return len(self.entries(fn))
+
+
+def timer(h: HostHarness, name: str) -> TimerListener:
+    listener = h.host.triggers.listeners[name]
+    assert isinstance(listener, TimerListener)
+    return listener
+
+
+async def idle(h: HostHarness, name: str) -> None:
+    """Wait until the timer sleeps towards an occurrence still ahead (it has handled the past)."""
+    t = timer(h, name)
+    await h.wait_until(lambda: t.next_due is not None and t.next_due > h.clock.now(), what=f"{name} idle")

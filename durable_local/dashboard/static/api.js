@@ -54,6 +54,13 @@ window.DL = window.DL || {};
   DL.api = {
     key,
     ApiError,
+    /** {parent, children}: the dashboard's own read of who started whom (not in the status API). */
+    async links(id) {
+      const headers = key ? { "x-functions-key": key } : {};
+      const response = await fetch(`/_durable/api/links/${enc(id)}`, { headers, cache: "no-store" });
+      if (!response.ok) return { parent: null, children: [] };
+      return response.json();
+    },
     /** Instances, newest page first as the store orders them; statuses: array of names. */
     listInstances({ statuses, prefix, top, token }) {
       const query = { top, instanceIdPrefix: prefix, showInput: "false" };

@@ -1,7 +1,9 @@
-/* durable_local dashboard: one instance – status, input, output, custom status, related
- * (sub-orchestration) instances, the history timeline, and the management actions: raise an
- * event (with one-click Approve / Reject for orders awaiting approval), terminate, suspend,
- * resume, restart and purge. Every action goes through the Durable HTTP API (api.js). */
+/* durable_local dashboard: one instance – status, input, output, custom status, its parent
+ * orchestration and the sub-orchestrations it started (links both ways), the history timeline,
+ * and the management actions: raise an event (with one-click Approve / Reject for orders
+ * awaiting approval, and Cancel order, which the saga compensates), raw terminate (no
+ * compensation runs), suspend, resume, restart and purge. Every action goes through the Durable
+ * HTTP API (api.js). */
 "use strict";
 
 window.DL = window.DL || {};
@@ -10,6 +12,7 @@ DL.views = DL.views || {};
 (function (DL) {
   const el = (...a) => DL.el(...a);
   const ACTIVE = ["Running", "Pending", "Suspended", "ContinuedAsNew"];
+  const ORDER = "OrderSaga"; // the order app's saga: it listens for CancelOrder and compensates
 
   /** A button that asks for a second click (within 4 s) before it runs `fn`. */
   function confirmButton(id, label, cls, fn) {
@@ -53,8 +56,13 @@ DL.views = DL.views || {};
         " Sends the ApprovalResponse event with approver \"dashboard\"."),
       el("div", { class: "buttons" }, approve, reject));
 
-    const terminate = confirmButton("terminate-btn", "Terminate", "btn-danger",
+    const cancelOrder = confirmButton("cancel-order-btn", "Cancel order", "btn-danger",
+      () => DL.act("Cancel order", () => DL.api.raiseEvent(id, "CancelOrder", { orderId: id })));
+    cancelOrder.title = "Raises CancelOrder: the saga releases the stock and refunds, then ends as cancelled.";
+    cancelOrder.hidden = true;
+    const terminate = confirmButton("terminate-btn", "Terminate (no compensation)", "btn-danger",
       () => DL.act("Terminate", () => DL.api.terminate(id, why())));
+    terminate.title = "Stops the instance at once; none of its code runs again (an order does not compensate).";
     const suspend = el("button", { type: "button", id: "suspend-btn", disabled: true, class: "btn" }, "Suspend");
     suspend.addEventListener("click", () => DL.act("Suspend", () => DL.api.suspend(id, why())));
     const resume = el("button", { type: "button", id: "resume-btn", disabled: true, class: "btn" }, "Resume");
@@ -95,13 +103,14 @@ DL.views = DL.views || {};
     const timeline = el("div", { id: "timeline" });
     const raw = el("div", { id: "history-raw" });
 
+    const parentCrumb = el("span", { id: "parent-crumb", hidden: true });
     container.append(
-      el("div", { class: "crumbs" }, el("a", { href: "#/" }, "‹ Instances")),
+      el("div", { class: "crumbs" }, el("a", { href: "#/" }, "‹ Instances"), parentCrumb),
       el("div", { class: "instance-head" }, el("h1", { class: "mono", id: "instance-id" }, id), badge),
       meta,
       callout,
       el("section", { class: "panel actions" },
-        el("div", { class: "buttons" }, reason, terminate, suspend, resume, restart, purge),
+        el("div", { class: "buttons" }, reason, cancelOrder, terminate, suspend, resume, restart, purge),
         form),
       el("div", { class: "cols3" }, panel("Input", input), panel("Output", output), panel("Custom status", custom)),
       panel("History timeline", el("p", { class: "muted legend" },
@@ -120,7 +129,7 @@ DL.views = DL.views || {};
         badge.replaceChildren(DL.statusBadge("NotFound"));
         meta.textContent = "This instance does not exist (or was purged).";
         callout.hidden = true;
-        for (const b of [terminate, suspend, resume, restart, purge, approve, reject]) b.disabled = true;
+        for (const b of [cancelOrder, terminate, suspend, resume, restart, purge, approve, reject]) b.disabled = true;
         return;
       }
       document.body.dataset.instanceStatus = s.runtimeStatus;
@@ -136,6 +145,8 @@ DL.views = DL.views || {};
         document.getElementById("approval-detail").textContent = total ? total + limit : "";
       }
       const active = ACTIVE.includes(s.runtimeStatus);
+      cancelOrder.hidden = s.name !== ORDER;
+      cancelOrder.disabled = !active || s.name !== ORDER;
       terminate.disabled = !active;
       suspend.disabled = s.runtimeStatus !== "Running" && s.runtimeStatus !== "Pending";
       resume.disabled = s.runtimeStatus !== "Suspended";
@@ -150,12 +161,19 @@ DL.views = DL.views || {};
         DL.timeline.render(timeline, s.historyEvents || [], s.runtimeStatus, DL.el);
         raw.replaceChildren(DL.jsonBlock(s.historyEvents || []));
       }
+      const links = await DL.api.links(id);
+      parentCrumb.hidden = !links.parent;
+      parentCrumb.replaceChildren(...(links.parent ? [" · sub-orchestration of ",
+        el("a", { href: DL.instanceHref(links.parent), id: "parent-link", class: "mono" }, links.parent)] : []));
       const { items } = await DL.api.listInstances({ prefix: `${id}:`, top: 50 });
-      related.replaceChildren(items.length
-        ? el("ul", { class: "related" }, items.map((r) => el("li", {},
-          el("a", { href: DL.instanceHref(r.instanceId), class: "mono" }, r.instanceId), " ",
-          el("span", { class: "muted" }, r.name), " ", DL.statusBadge(r.runtimeStatus))))
-        : el("p", { class: "muted" }, `No instances with id prefix "${id}:".`));
+      const byId = new Map(items.map((r) => [r.instanceId, r]));
+      const children = [...new Set([...links.children, ...byId.keys()])];
+      related.replaceChildren(children.length
+        ? el("ul", { class: "related", id: "children" }, children.map((cid) => el("li", {},
+          el("a", { href: DL.instanceHref(cid), class: "mono child-link" }, cid), " ",
+          el("span", { class: "muted" }, byId.has(cid) ? byId.get(cid).name : ""), " ",
+          byId.has(cid) ? DL.statusBadge(byId.get(cid).runtimeStatus) : "")))
+        : el("p", { class: "muted" }, "No sub-orchestrations."));
     }
     return { refresh };
   };

@@ -1,5 +1,6 @@
 /* durable_local dashboard: the instance list (status filters, id-prefix search, paging with
- * continuation tokens) and the entity list with each entity's current state. */
+ * continuation tokens; each page sorted newest first, or by the column whose header is clicked)
+ * and the entity list with each entity's current state. */
 "use strict";
 
 window.DL = window.DL || {};
@@ -9,6 +10,16 @@ DL.views = DL.views || {};
   const el = (...a) => DL.el(...a);
   const STATUSES = ["Running", "Pending", "Suspended", "Completed", "Failed", "Terminated", "ContinuedAsNew", "Canceled"];
   const PAGE_SIZES = [10, 25, 50, 100];
+  // list columns: header and the value a click on the header sorts by
+  const COLUMNS = [
+    ["Instance id", (s) => s.instanceId],
+    ["Orchestrator", (s) => s.name || ""],
+    ["Status", (s) => s.runtimeStatus || ""],
+    ["Step / custom status", (s) => stepOf(s.customStatus)],
+    ["Created", (s) => s.createdTime || ""],
+    ["Last updated", (s) => s.lastUpdatedTime || ""],
+  ];
+  const CREATED = 4;
 
   /** Continuation-token paging: tokens[i] is the token that fetches page i. */
   function pager(onChange) {
@@ -52,6 +63,14 @@ DL.views = DL.views || {};
     };
     const pages = pager(() => DL.refreshNow());
     let shown = null;
+    let lastItems = [];
+    const sort = { column: CREATED, descending: true }; // newest first
+
+    function sorted(items) {
+      const key = COLUMNS[sort.column][1];
+      const order = sort.descending ? -1 : 1;
+      return [...items].sort((a, b) => order * String(key(a)).localeCompare(String(key(b))));
+    }
 
     function saveHash() {
       const q = new URLSearchParams();
@@ -97,10 +116,27 @@ DL.views = DL.views || {};
     size.addEventListener("change", () => { state.top = Number(size.value); saveHash(); });
 
     const body = el("tbody", { id: "instances-body" });
-    const table = el("table", { class: "grid", id: "instances" },
-      el("thead", {}, el("tr", {}, ["Instance id", "Orchestrator", "Status", "Step / custom status", "Created", "Last updated"]
-        .map((h) => el("th", {}, h)))),
-      body);
+    const headers = COLUMNS.map(([title], i) => {
+      const th = el("th", { class: "sortable", "data-column": String(i), tabindex: "0", "aria-sort": "none" }, title);
+      const pick = () => {
+        sort.descending = sort.column === i ? !sort.descending : i >= CREATED; // times: newest first
+        sort.column = i;
+        paintHeaders();
+        render(lastItems); // at once, from the page already fetched
+      };
+      th.addEventListener("click", pick);
+      th.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); pick(); } });
+      return th;
+    });
+    function paintHeaders() {
+      headers.forEach((th, i) => {
+        const on = i === sort.column;
+        th.setAttribute("aria-sort", on ? (sort.descending ? "descending" : "ascending") : "none");
+        th.dataset.arrow = on ? (sort.descending ? "▼" : "▲") : "";
+      });
+    }
+    paintHeaders();
+    const table = el("table", { class: "grid", id: "instances" }, el("thead", {}, el("tr", {}, headers)), body);
     container.append(
       el("section", { class: "panel" },
         el("div", { class: "toolbar" }, el("h1", {}, "Orchestration instances"), search, size),
@@ -114,7 +150,12 @@ DL.views = DL.views || {};
       const signature = JSON.stringify(items);
       if (signature === shown) return; // unchanged: keep the rows (and the pointer's target) as they are
       shown = signature;
-      body.replaceChildren(...items.map((s) => el("tr", { "data-instance-id": s.instanceId, "data-status": s.runtimeStatus },
+      lastItems = items;
+      render(items);
+    }
+
+    function render(items) {
+      body.replaceChildren(...sorted(items).map((s) => el("tr", { "data-instance-id": s.instanceId, "data-status": s.runtimeStatus },
         el("td", {}, el("a", { href: DL.instanceHref(s.instanceId), class: "iid" }, s.instanceId)),
         el("td", {}, s.name),
         el("td", {}, DL.statusBadge(s.runtimeStatus)),
