@@ -19,7 +19,7 @@ from .invocation import STORAGE_BINDINGS, binding_problem, is_trigger
 log = logging.getLogger("durable_local.triggers")
 
 _lock = threading.Lock()
-_probed: dict[tuple[str, str], str | None] = {}
+_probed: dict[tuple[str, str, str], str | None] = {}
 
 
 def storage_problem(setting: str, kind: str) -> str | None:
