@@ -44,9 +44,10 @@ def connection_string(setting: str) -> str:
     return expand_connection_string(value)
 
 
-def is_development_storage(setting: str) -> bool:
+def is_local_storage(setting: str) -> bool:
+    """Whether ``setting`` points at an emulator on this machine (Azurite is then the fix)."""
     value = (os.environ.get(setting) or os.environ.get(f"AzureWebJobs{setting}") or "").replace(" ", "").lower()
-    return "usedevelopmentstorage=true" in value or "127.0.0.1:10000" in value or "localhost:10000" in value
+    return any(mark in value for mark in ("usedevelopmentstorage=true", "//127.0.0.1:", "//localhost:"))
 
 
 _lock = threading.Lock()

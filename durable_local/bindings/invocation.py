@@ -148,6 +148,11 @@ def _annotations(fn: Any) -> dict[str, Any]:
         return dict(getattr(fn, "__annotations__", {}) or {})
 
 
+def param_annotation(fi: FunctionInfo, name: str) -> Any:
+    """The resolved annotation of parameter ``name`` of ``fi`` (None when it has none)."""
+    return _annotations(fi.user_function).get(name)
+
+
 @functools.lru_cache(maxsize=1024)
 def accepts_context(fn: Any) -> bool:
     try:
@@ -157,10 +162,14 @@ def accepts_context(fn: Any) -> bool:
     return "context" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+def is_trigger(fi: FunctionInfo, binding: dict[str, Any]) -> bool:
+    return binding.get("name") == fi.trigger_param and binding.get("type") == fi.trigger.get("type")
+
+
 def binding_problem(fi: FunctionInfo, binding: dict[str, Any]) -> str | None:
     """Why this host cannot serve a non-trigger binding of ``fi`` (None when it can)."""
     btype = str(binding.get("type") or "")
-    if binding is fi.trigger or (binding.get("name") == fi.trigger_param and btype == fi.trigger.get("type")):
+    if is_trigger(fi, binding):
         return None
     if btype in HOST_BINDINGS or btype in STORAGE_BINDINGS:
         return None
@@ -180,7 +189,7 @@ def _blob_value(fi: FunctionInfo, binding: dict[str, Any], found: tuple[bytes, d
     if found is None:
         return None
     data, properties, uri = found
-    hint = _annotations(fi.user_function).get(binding["name"])
+    hint = param_annotation(fi, binding["name"])
     if hint is str or binding.get("dataType") == "string":
         return data.decode("utf-8")
     if hint is bytes or (binding.get("dataType") == "binary" and hint is not func.InputStream):

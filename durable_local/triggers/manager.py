@@ -20,6 +20,7 @@ triggers by the HTTP server, not by listeners.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import Callable
@@ -49,6 +50,8 @@ ListenerFactory = Callable[[HostContext, FunctionInfo], TriggerListener]
 # trigger binding type -> "module:factory"
 LISTENER_FACTORIES: dict[str, str] = {
     "timerTrigger": "durable_local.triggers.timer:create_listener",
+    "queueTrigger": "durable_local.triggers.queue:create_listener",
+    "blobTrigger": "durable_local.triggers.blob:create_listener",
 }
 
 # trigger binding type -> the service it needs, for triggers no local listener serves
@@ -66,8 +69,6 @@ NEEDS_SERVICE: dict[str, str] = {
     "daprBindingTrigger": "Dapr",
     "daprServiceInvocationTrigger": "Dapr",
     "daprTopicTrigger": "Dapr",
-    "queueTrigger": "the Azure Storage queue listener",
-    "blobTrigger": "the Azure Storage blob listener",
 }
 
 _SERVED_ELSEWHERE = ("orchestrator", "activity", "entity", "http")
@@ -132,6 +133,11 @@ class TriggerManager:
                 message = str(exc) if isinstance(exc, TriggerSetupError) else f"Function '{name}': {exc!r}"
                 self.notes[name] = f"error: {message}"
                 log.error("%s", message)
+        # input/output bindings that cannot run (unknown type, storage missing or unreachable):
+        # one line each, the functions still run (their invocations then fail naming the binding)
+        from durable_local.bindings.checks import report_binding_problems
+
+        await asyncio.get_running_loop().run_in_executor(None, report_binding_problems, self.ctx.app.registry)
 
     async def stop(self) -> None:
         for listener in self.listeners.values():

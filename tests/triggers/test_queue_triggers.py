@@ -1,0 +1,83 @@
+"""Queue triggers and queue output bindings, end to end on Azurite.
+
+Messages are put on the queues with the Azure storage SDK, as an external producer would;
+the host runs the test app in ``storage_app`` in-process (memory store).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.storage.queue import QueueClient
+
+from durable_local.testing import running_host
+
+from .conftest import STORAGE_APP as APP
+
+pytestmark = pytest.mark.azurite
+
+
+def queue(env: dict[str, str], setting: str) -> QueueClient:
+    client = QueueClient.from_connection_string(env["AzureWebJobsStorage"], env[setting])
+    try:
+        client.create_queue()
+    except Exception:  # already there
+        pass
+    return client
+
+
+def put(client: QueueClient, text: str) -> None:
+    client.send_message(base64.b64encode(text.encode()).decode())  # the host's default encoding
+
+
+def bodies(client: QueueClient) -> list[str]:
+    return [base64.b64decode(m.content).decode() for m in client.peek_messages(max_messages=32)]
+
+
+def marks(env: dict[str, str], kind: str) -> list[str]:
+    path = Path(env["TRIGGER_TEST_MARKS"]) / kind
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def test_queue_message_starts_orchestration_and_activity_writes_output_queue(storage_env: dict[str, str]) -> None:
+    start, out = queue(storage_env, "START_QUEUE"), queue(storage_env, "OUT_QUEUE")
+    async with running_host(APP) as h:
+        put(start, json.dumps({"id": "a1", "name": "Ada"}))
+        status = await h.wait_for("q-a1", timeout=30)
+        assert status["runtimeStatus"] == "Completed", status
+        # the activity's durable client reached the host: it saw its own orchestration running
+        assert status["output"] == {"greeting": "Hello Ada", "seenStatus": "Running (own_status)"}
+        assert await h.wait_until(lambda: bodies(out) == ["Hello Ada"], what="the output message")
+        # the trigger message was deleted after success, and never runs again
+        assert await h.wait_until(lambda: start.get_queue_properties().approximate_message_count == 0)
+
+
+async def test_failing_message_goes_to_poison_after_max_dequeue_count(storage_env: dict[str, str]) -> None:
+    fail, out = queue(storage_env, "FAIL_QUEUE"), queue(storage_env, "OUT_QUEUE")
+    poison = QueueClient.from_connection_string(
+        storage_env["AzureWebJobsStorage"], storage_env["FAIL_QUEUE"] + "-poison"
+    )
+    async with running_host(APP) as h:
+        put(fail, "doomed")
+        await h.wait_until(lambda: _exists(poison) and bodies(poison) == ["doomed"], timeout=30, what="poison")
+        runs = marks(storage_env, "fail")
+        time.sleep(1.5)  # no further runs once poisoned
+        assert marks(storage_env, "fail") == runs
+    # host.json maxDequeueCount is 3: exactly three runs, with dequeue counts 1, 2, 3
+    assert [line.split()[1] for line in runs] == ["1", "2", "3"]
+    assert len({line.split()[0] for line in runs}) == 1
+    assert fail.get_queue_properties().approximate_message_count == 0
+    assert bodies(out) == []  # outputs of a failed function are never written
+
+
+def _exists(client: QueueClient) -> Any:
+    try:
+        client.get_queue_properties()
+        return True
+    except Exception:
+        return False
