@@ -105,7 +105,7 @@ async def test_network_faults_between_host_and_azurite(
 
     # a receive whose reply is lost leaves its messages hidden for the lease (the queue's
     # visibility timeout, as in DTFx): a short lease here, so they come back within the test
-    monkeypatch.setattr(dispatcher_module, "LEASE_SECONDS", 30.0)
+    monkeypatch.setattr(dispatcher_module, "LEASE_SECONDS", 60.0)
     rng = random.Random(seed)
     orders = {f"net-{i:03d}": {"sku": rng.choice(SKUS), "units": rng.randint(1, 3), "amount": 100} for i in range(n)}
     caplog.set_level(logging.INFO, logger="durable_local")
