@@ -139,6 +139,10 @@ def plan(quick: bool, runs: int) -> list[dict[str, Any]]:
             }
         )
     rows.append({"row": "W13", "w": "W13", "kw": {"n": 20 if q else 200}, "warm": None, "runs": 1 if q else r3})
+    for via in ("queue", "http"):  # queue-started orchestrations, and the same started over HTTP beside them
+        rows.append(
+            {"row": f"W14 {via}", "w": "W14", "kw": {"n": 50 if q else 1000, "via": via}, "warm": None, "runs": 1}
+        )
     for r in rows:
         r.setdefault("runs", runs)
     return rows
@@ -214,6 +218,7 @@ UNITS = {
     "W11": "ms",
     "W12": "ms/episode",
     "W13": "orch/s",
+    "W14": "msg/s",
 }
 
 

@@ -300,3 +300,53 @@ async def w13(cfg: Cfg, n: int = 200) -> dict[str, Any]:
 
 class Unavailable(Exception):
     """A workload or peer that cannot run here; the message goes into the table."""
+
+
+async def w14(cfg: Cfg, n: int = 1000, via: str = "queue") -> dict[str, Any]:
+    """n orchestrations (3 activities each) started by n queue messages on Azurite, or by n HTTP
+    requests to an HTTP starter (``via="http"``): messages (or requests) per second end to end,
+    from the first message sent until the last orchestration completed."""
+    import base64
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import aiohttp
+
+    sys.path.insert(0, str(REPO))
+    from tests.azurite import find_azurite, run_azurite  # type: ignore[import-not-found]
+
+    if find_azurite() is None and not os.environ.get("AZURITE_CONNECTION_STRING"):
+        raise Unavailable("skipped: Azurite not available")
+    from azure.storage.queue import QueueClient
+
+    app_dir = REPO / "bench" / "apps" / "queue_app"
+    with run_azurite() as az:
+        queue = f"bench-{time.time_ns() % 10**9}"
+        os.environ.update({"AzureWebJobsStorage": az.connection_string, "BENCH_QUEUE": queue})
+        client = QueueClient.from_connection_string(az.connection_string, queue)
+        client.create_queue()
+        async with host(cfg, app_dir, http=True) as h:
+            t0 = time.monotonic()
+            if via == "queue":
+                body = base64.b64encode(b'"x"').decode()
+                with ThreadPoolExecutor(8) as pool:  # a producer as fast as the SDK allows
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, lambda: list(pool.map(lambda _: client.send_message(body), range(n)))
+                    )
+            else:
+                sem = asyncio.Semaphore(8)
+                async with aiohttp.ClientSession() as session:
+
+                    async def post() -> None:
+                        async with sem, session.post(f"{h.base_url}/api/start", data=b'"x"') as r:
+                            assert r.status == 202, await r.text()
+
+                    await asyncio.gather(*(post() for _ in range(n)))
+            deadline = time.monotonic() + 900
+            while await asyncio.to_thread(done_count, h) < n and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            done = done_count(h)
+            elapsed = time.monotonic() - t0
+    if done < n:
+        raise RuntimeError(f"only {done} of {n} orchestrations completed")
+    return {"value": n / elapsed}

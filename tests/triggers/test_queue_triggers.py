@@ -81,3 +81,16 @@ def _exists(client: QueueClient) -> Any:
         return True
     except Exception:
         return False
+
+
+async def test_activity_outputs_and_durable_client_in_a_worker_process(
+    storage_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "1")  # activities run in a spawned worker process
+    start, out = queue(storage_env, "START_QUEUE"), queue(storage_env, "OUT_QUEUE")
+    async with running_host(APP) as h:
+        assert h.host.dispatcher.workers is not None
+        put(start, json.dumps({"id": "w1", "name": "Linus"}))
+        status = await h.wait_for("q-w1", timeout=60)
+        assert status["output"] == {"greeting": "Hello Linus", "seenStatus": "Running (own_status)"}, status
+        assert await h.wait_until(lambda: bodies(out) == ["Hello Linus"], what="the output message")
