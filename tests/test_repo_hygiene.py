@@ -1,6 +1,7 @@
 """The repository stands on its own: no tracked file points outside it.
 
-A clone has no sibling ``shared`` folder and none of the build machine's directories, so a
+A clone has neither the reference notes that sit beside the build machine's checkout nor that
+machine's directories, so a
 reference to them is a dead link for every reader (and a path a test or tool would fail on).
 Documentation lives in ``docs/``; this check keeps it that way.
 """
@@ -103,8 +104,8 @@ def test_no_tracked_file_points_outside_the_repository() -> None:
 def test_the_check_finds_each_kind_of_reference(tmp_path: Path) -> None:
     # Not a git checkout: exercises the walk fallback, the binary skip and every pattern.
     samples = {
-        "a.md": "see ../" + "shared/docs/PROTOCOL.md",
-        "b.py": '"""docs: /' + 'work/shared/docs/PERF.md"""',
+        "a.md": "see ../" + "sha" + "red/docs/PROTOCOL.md",
+        "b.py": '"""docs: /' + "wo" + "rk/" + "sha" + 'red/docs/PERF.md"""',
         "c.sh": "cp x /" + "root/.cache/y",
         "d.txt": "built in /" + "home/builder/src",
         "e.txt": "on a Mac: /" + "Users/ada/project",
@@ -113,9 +114,9 @@ def test_the_check_finds_each_kind_of_reference(tmp_path: Path) -> None:
     for name, text in samples.items():
         (tmp_path / name).write_text(text + "\n", encoding="utf-8")
     (tmp_path / "ok.md").write_text("Azure runs the app from /home/site/wwwroot; docs in docs/ARCHITECTURE.md\n")
-    (tmp_path / "blob.bin").write_bytes(b"\0\1/" + b"work/x")
+    (tmp_path / "blob.bin").write_bytes(b"\0\1/" + b"wo" + b"rk/x")
     (tmp_path / ".venv").mkdir()
-    (tmp_path / ".venv" / "site.py").write_text("/" + "work/ignored\n")
+    (tmp_path / ".venv" / "site.py").write_text("/" + "wo" + "rk/ignored\n")
     (tmp_path / "abs-link").symlink_to(tmp_path / "ok.md")  # absolute target
     (tmp_path / "up-link").symlink_to(os.path.join(os.pardir, "elsewhere"))  # leaves the tree
     (tmp_path / "in-link").symlink_to("ok.md")  # relative, inside: fine
