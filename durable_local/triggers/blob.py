@@ -24,14 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from azure.functions.blob import InputStream  # the worker's type (func.InputStream is abstract)
-
 from durable_local.app_loader import FunctionInfo
 from durable_local.bindings import BindingError, invoke_function
 from durable_local.bindings.checks import storage_problem
 from durable_local.bindings.connections import blob_service, describe_error, queue_service, setting_name
 from durable_local.bindings.expressions import BindingExpressionError, resolve_settings
-from durable_local.bindings.invocation import param_annotation
+from durable_local.bindings.invocation import blob_param_value
 from durable_local.bindings.storage_io import BindingDataError, split_blob_path
 from durable_local.runtime.context import HostContext
 
@@ -196,14 +194,7 @@ class BlobListener:
         return bytes(client.download_blob(etag=etag, match_condition=MatchConditions.IfNotModified).readall())
 
     def _value(self, data: bytes, path: str, uri: str, properties: dict[str, Any], metadata: dict[str, str]) -> Any:
-        hint = param_annotation(self.fi, self.fi.trigger_param)
-        if hint is str:
-            return data.decode("utf-8")
-        if hint is bytes:
-            return data
-        return InputStream(
-            data=data, name=path, uri=uri, length=len(data), blob_properties=properties, metadata=metadata
-        )
+        return blob_param_value(self.fi, self.fi.trigger, path, data, uri, properties, metadata)
 
     def _write_receipt(self, key: str) -> None:
         from azure.core.exceptions import ResourceExistsError
