@@ -292,16 +292,34 @@ async def w13(cfg: Cfg, n: int = 200) -> dict[str, Any]:
             delete_hub_on_close=True,
         )
         async with host(Cfg(store="azure", sessions=cfg.sessions), store=store) as h:
+            calls_before = store.stats()
+            cpu_before = time.process_time()
             ids = [start(h, "chain", "5") for _ in range(n)]
             deadline = time.monotonic() + 900
             # the figure comes from the rows' timestamps; this only decides when to stop. On Azure
             # done_count lists the Instances table: poll gently, off the host's event loop
             while await asyncio.to_thread(done_count, h) < n and time.monotonic() < deadline:
                 await asyncio.sleep(1.0)
+            cpu = time.process_time() - cpu_before
+            calls = _per_orchestration(store.stats(), calls_before, n)  # before the reads below
             recs = records(h, ids)
             sessions = h.dispatcher.options.sessions
             hits = sessions.hits if sessions is not None else 0  # do sessions survive the round trip?
-    return {"value": throughput(recs), "session_hits": hits}
+    return {
+        "value": throughput(recs),
+        "session_hits": hits,
+        "calls_per_orch": round(sum(calls.values()), 1),
+        "calls_by_kind": calls,
+        "cpu_ms_per_orch": round(cpu * 1000 / n, 1),
+    }
+
+
+def _per_orchestration(after: dict[str, int], before: dict[str, int], n: int) -> dict[str, float]:
+    """Storage calls per orchestration by kind, between two ``AzureStore.stats()`` snapshots:
+    the host's calls, idle polls included, plus the bench's own completion check (one
+    Instances query a second)."""
+    diff = {k: (v - before.get(k, 0)) / n for k, v in sorted(after.items())}
+    return {k: round(v, 2) for k, v in diff.items() if v}
 
 
 class Unavailable(Exception):
