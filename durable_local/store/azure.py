@@ -70,7 +70,7 @@ from .azure_codec import (
 from .azure_conn import DEFAULT_HUB, DEV_STORAGE, endpoint_of, expand_connection_string, storage_errors
 from .azure_episodes import Claim, EpisodeMixin
 from .azure_hoststate import AzureHostState
-from .azure_http import http_session, is_loopback
+from .azure_http import QUEUE_BLOB_RETRY, RETRY_TOTAL, http_session, is_loopback
 from .azure_queues import Queues
 from .azure_tables import Sentinel, Stale, Tables
 from .base import (
@@ -137,12 +137,13 @@ class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
         loopback = is_loopback(endpoint_of(conn))
 
         def opts() -> dict[str, Any]:  # a transport (connection pool) per service client
-            return {"transport": RequestsTransport(session=http_session(loopback), **timeouts), "retry_total": 2}
+            return {"transport": RequestsTransport(session=http_session(loopback), **timeouts),
+                    "retry_total": RETRY_TOTAL}  # fmt: skip
 
         try:
             tables = TableServiceClient.from_connection_string(conn, **opts())
-            queues = QueueServiceClient.from_connection_string(conn, **opts())
-            blobs = BlobServiceClient.from_connection_string(conn, **opts())
+            queues = QueueServiceClient.from_connection_string(conn, **opts(), **QUEUE_BLOB_RETRY)
+            blobs = BlobServiceClient.from_connection_string(conn, **opts(), **QUEUE_BLOB_RETRY)
         except (ValueError, AzureError) as exc:
             raise StoreError(f"invalid AzureWebJobsStorage connection string: {exc}") from None
         self._services = (tables, queues, blobs)
