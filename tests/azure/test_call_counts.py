@@ -51,4 +51,5 @@ def test_a_chain_costs_a_bounded_number_of_storage_calls(store: AzureStore) -> N
     # one entity-group transaction per episode (history rows + sentinel + record)
     assert calls["table batch"] == 6
     total = sum(calls.values())
+    print(sorted(calls.items()))
     assert total <= 72, calls
