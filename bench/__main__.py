@@ -316,6 +316,11 @@ def render(rows: list[dict[str, Any]], res: dict[str, dict[str, Any]], quick: bo
                 f"first sample after {r['kw']['idle']:.0f} s idle: {fmt(med(full, 'first'))} ms, "
                 f"max {fmt(med(full, 'max'))} ms"
             )
+        if w == "W13":
+            notes.append(
+                f"{fmt(med(full, 'calls_per_orch'))} storage calls and "
+                f"{fmt(med(full, 'cpu_ms_per_orch'))} ms host CPU per orchestration"
+            )
         if r.get("wp"):
             notes.append(
                 f"FUNCTIONS_WORKER_PROCESS_COUNT={r['wp']}: episodes and activities in {r['wp']} worker processes"

@@ -32,11 +32,14 @@ def _floor_rate(name: str, h: Any, ids: list[str], units: float = 1.0) -> float:
 async def w1(cfg: Cfg, n: int = 1000, length: int = 5) -> dict[str, Any]:
     """n orchestrations of `length` sequential echo activities, started together: orch/s."""
     async with host(cfg) as h:
+        cpu = time.process_time()
         ids = [start(h, "chain", str(length)) for _ in range(n)]
         await wait_done(h, n)
+        # the whole process (host, store, SDK, this harness's polling) ÷ orchestrations
+        cpu_ms = (time.process_time() - cpu) * 1000 / n
         recs = records(h, ids)
         fl = _floor_rate("chain", h, ids)
-    return {"value": throughput(recs), "floor": fl, "p50_ms": median([latency_ms(r) for r in recs])}
+    return {"value": throughput(recs), "floor": fl, "p50_ms": median([latency_ms(r) for r in recs]), "cpu_ms": cpu_ms}
 
 
 async def _one_by_one(h: Any, name: str, input_text: str, n: int) -> list[float]:
@@ -118,15 +121,18 @@ async def w3(cfg: Cfg, n: int = 500) -> dict[str, Any]:
     return {"value": throughput(recs), "p50_ms": median([latency_ms(r) for r in recs])}
 
 
-async def chain_once(cfg: Cfg, length: int) -> dict[str, Any]:
-    """One chain of `length` activities: wall (created→completed) and its SDK floor (s)."""
+async def chain_once(cfg: Cfg, length: int, with_floor: bool = True) -> dict[str, Any]:
+    """One chain of `length` activities: wall (created→completed), process CPU and its SDK
+    floor (s; NaN when ``with_floor`` is false: the floor of a long chain takes minutes)."""
     async with host(cfg) as h:
+        cpu = time.process_time()
         iid = start(h, "chain", str(length))
         await wait_done(h, 1, timeout=3600, poll=0.05)
+        cpu = time.process_time() - cpu
         rec = records(h, [iid])[0]
-        sdk = floor.sdk_seconds("chain", [(iid, h.store.get_history(iid))])
+        sdk = floor.sdk_seconds("chain", [(iid, h.store.get_history(iid))]) if with_floor else float("nan")
     wall = (rec.last_updated_time - rec.created_time).total_seconds()
-    return {"wall": wall, "sdk": sdk}
+    return {"wall": wall, "sdk": sdk, "cpu": cpu}
 
 
 async def w4(cfg: Cfg, length: int = 100) -> dict[str, Any]:
@@ -134,9 +140,9 @@ async def w4(cfg: Cfg, length: int = 100) -> dict[str, Any]:
     return {"value": length / r["wall"], "floor": length / r["sdk"]}
 
 
-async def w5(cfg: Cfg, length: int) -> dict[str, Any]:
-    r = await chain_once(cfg, length)
-    return {"value": r["wall"] / r["sdk"], "wall": r["wall"], "sdk": r["sdk"]}
+async def w5(cfg: Cfg, length: int, with_floor: bool = True) -> dict[str, Any]:
+    r = await chain_once(cfg, length, with_floor)
+    return {"value": r["wall"] / r["sdk"], "wall": r["wall"], "sdk": r["sdk"], "cpu": r["cpu"]}
 
 
 async def fan_once(cfg: Cfg, width: int) -> dict[str, Any]:
@@ -286,16 +292,34 @@ async def w13(cfg: Cfg, n: int = 200) -> dict[str, Any]:
             delete_hub_on_close=True,
         )
         async with host(Cfg(store="azure", sessions=cfg.sessions), store=store) as h:
+            calls_before = store.stats()
+            cpu_before = time.process_time()
             ids = [start(h, "chain", "5") for _ in range(n)]
             deadline = time.monotonic() + 900
             # the figure comes from the rows' timestamps; this only decides when to stop. On Azure
             # done_count lists the Instances table: poll gently, off the host's event loop
             while await asyncio.to_thread(done_count, h) < n and time.monotonic() < deadline:
                 await asyncio.sleep(1.0)
+            cpu = time.process_time() - cpu_before
+            calls = _per_orchestration(store.stats(), calls_before, n)  # before the reads below
             recs = records(h, ids)
             sessions = h.dispatcher.options.sessions
             hits = sessions.hits if sessions is not None else 0  # do sessions survive the round trip?
-    return {"value": throughput(recs), "session_hits": hits}
+    return {
+        "value": throughput(recs),
+        "session_hits": hits,
+        "calls_per_orch": round(sum(calls.values()), 1),
+        "calls_by_kind": calls,
+        "cpu_ms_per_orch": round(cpu * 1000 / n, 1),
+    }
+
+
+def _per_orchestration(after: dict[str, int], before: dict[str, int], n: int) -> dict[str, float]:
+    """Storage calls per orchestration by kind, between two ``AzureStore.stats()`` snapshots:
+    the host's calls, idle polls included, plus the bench's own completion check (one
+    Instances query a second)."""
+    diff = {k: (v - before.get(k, 0)) / n for k, v in sorted(after.items())}
+    return {k: round(v, 2) for k, v in diff.items() if v}
 
 
 class Unavailable(Exception):

@@ -185,17 +185,28 @@ def _resolver(inv: Invocation) -> Any:
     return lambda text: resolve(str(text), inv.trigger_data, inv.now)
 
 
-def _blob_value(fi: FunctionInfo, binding: dict[str, Any], found: tuple[bytes, dict[str, Any], str] | None) -> Any:
-    if found is None:
-        return None
-    data, properties, uri = found
+def blob_param_value(fi: FunctionInfo, binding: dict[str, Any], path: str, data: bytes, uri: str,
+                     properties: dict[str, Any], metadata: dict[str, str] | None = None) -> Any:
+    """A blob as the parameter of ``binding`` asks for it: ``str``, ``bytes`` or a readable stream.
+
+    Shared by blob inputs, blob triggers and admin invocations of blob triggers, so the three
+    agree on the annotation and ``dataType`` rules.
+    """
     hint = param_annotation(fi, binding["name"])
     if hint is str or binding.get("dataType") == "string":
         return data.decode("utf-8")
     if hint is bytes or (binding.get("dataType") == "binary" and hint is not func.InputStream):
         return data
     # the concrete stream: `func.InputStream` is the abstract interface, whose instances read nothing
-    return BlobInputStream(data=data, name=binding.get("path"), uri=uri, length=len(data), blob_properties=properties)
+    return BlobInputStream(data=data, name=path, uri=uri, length=len(data), blob_properties=properties,
+                           metadata=metadata)
+
+
+def _blob_value(fi: FunctionInfo, binding: dict[str, Any], found: tuple[bytes, dict[str, Any], str] | None) -> Any:
+    if found is None:
+        return None
+    data, properties, uri = found
+    return blob_param_value(fi, binding, binding.get("path") or "", data, uri, properties)
 
 
 def _read_input(inv: Invocation, binding: dict[str, Any]) -> Any:

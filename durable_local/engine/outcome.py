@@ -154,7 +154,7 @@ class Outcome:
             if sessions.verify and self._session is not None:
                 return self._verified(first, self._full(handle, os_event, keep=False, quiet=True), "session start")
             return first
-        run = self._incremental(session, os_event)
+        run = self._incremental(session, os_event, sessions.verify)
         if run is None:  # an ending or anything unexpected: the full replay decides (and verifies)
             return self._full(handle, os_event, keep=False)
         self._session = session
@@ -162,15 +162,19 @@ class Outcome:
             return self._verified(run, self._full(handle, os_event, keep=False, quiet=True), "incremental episode")
         return run
 
-    def _incremental(self, session: Session, os_event: dict[str, Any]) -> tuple[SdkResult, ShadowReplay] | None:
+    def _incremental(
+        self, session: Session, os_event: dict[str, Any], verify: bool
+    ) -> tuple[SdkResult, ShadowReplay] | None:
         if any(is_session_event(e) for e in self.new_events) or session.shadow is None:
             return None
         try:
-            result = session.advance([os_event, *self.new_events])
+            result = session.advance([os_event, *self.new_events], full=verify)
             state = result.state
             if result.crash is not None or result.error is not None or state.get("isDone"):
                 return None
-            shadow = session.shadow.advance(state.get("actions") or [], [os_event, *self.new_events])
+            new_actions = (state.get("actions") or [[]])[0]
+            shadow = session.shadow.advance(new_actions, [os_event, *self.new_events])
+            session.forget_closed_timers(shadow.open_timer_actions())
         except SessionDiverged:
             return None
         except Exception:  # the SDK's internals surprised us: never trust this session again
@@ -201,7 +205,7 @@ class Outcome:
             options=self.options,
             growing=growing,
         ).run()
-        if session is not None and growing:
+        if session is not None and growing and _starts(session, shadow):
             session.shadow = shadow
             session.replayed_at = len(self.past)
             self._session = session
@@ -321,3 +325,12 @@ class Outcome:
             event = {k: v for k, v in carried.items() if k != "IsPlayed"}
             event["IsPlayed"] = False
             self.outgoing.append(to_orchestrator(self.instance_id, event, execution_id=new_exec))
+
+
+def _starts(session: Session, shadow: ShadowReplay) -> bool:
+    """Hand the full replay's actions to a new session; False (no session) on any surprise."""
+    try:
+        session.started(shadow.actions[0] if shadow.actions else [])
+    except Exception:
+        return False
+    return True

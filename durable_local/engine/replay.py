@@ -92,7 +92,8 @@ class ShadowReplay:
         self._waiters: dict[str, deque[Future]] = defaultdict(deque)
         self._buffered: dict[str, deque[Any]] = defaultdict(deque)
         self._more: Future | None = None  # growing mode: main consumed every action so far
-        self._timer_action_ids: list[int] = []  # ids of the CreateTimer actions, in action order
+        # timers the orchestrator awaits, by id: their actions (a later episode may flag one canceled)
+        self._open_timers: dict[int, dict[str, Any]] = {}
 
     # -- DTFx primitives -------------------------------------------------------------------
 
@@ -219,7 +220,9 @@ class ShadowReplay:
             return resolved()
         if t == 5:
             f = self.create_timer(parse_timestamp(a["fireAt"]), bool(a.get("isCanceled")))
-            self._timer_action_ids.append(self.counter - 1)  # the id create_timer just allocated
+            timer_id = self.counter - 1  # the id create_timer just allocated
+            if timer_id in self.open:
+                self._open_timers[timer_id] = a
             return f
         if t == 6:
             return self.wait_event(a["externalEventName"])
@@ -262,17 +265,17 @@ class ShadowReplay:
 
     # -- the walk over the history (DTFx ProcessEvents) -------------------------------------
 
-    def advance(self, actions: list[list[dict[str, Any]]], events: list[dict[str, Any]]) -> ShadowReplay:
-        """Growing mode, a later episode: the SDK's (longer) action list and this episode's
-        first events. Raises SessionDiverged when that is not a plain continuation."""
+    def advance(self, new_actions: list[dict[str, Any]], events: list[dict[str, Any]]) -> ShadowReplay:
+        """Growing mode, a later episode: the actions the SDK added since the last episode
+        (the session sends only those) and this episode's first events. Raises
+        SessionDiverged when that is not a plain continuation."""
         if not self.growing or self.schema < 1 or self.failure is not None or self.continued_as_new:
             raise SessionDiverged("the shadow replay cannot continue")
-        seen = len(self.actions[0]) if self.actions else 0
-        if len(actions[0] if actions else []) < seen:
-            raise SessionDiverged("the action list shrank")
-        if self._more is not None and len(actions[0]) > seen:
+        if self._more is not None and new_actions:
             raise SessionDiverged("new actions after the orchestrator's last awaited one")
-        self.actions = actions
+        if not self.actions:
+            self.actions = [[]]
+        self.actions[0].extend(new_actions)
         self.new_ops = []
         self._drop_canceled_timers()
         try:
@@ -284,11 +287,18 @@ class ShadowReplay:
 
     def _drop_canceled_timers(self) -> None:
         """A timer the code canceled since it was created (``timer.cancel()`` flags its action):
-        a full replay never opens it, so the growing shadow closes it too."""
-        timers = [a for a in _walk(self.actions[0] if self.actions else []) if a.get("actionType") == 5]
-        for action, timer_id in zip(timers, self._timer_action_ids, strict=False):
-            if action.get("isCanceled") and timer_id in self.open:
+        a full replay never opens it, so the growing shadow closes it too. Only the timers
+        still open are looked at, not every action of the instance."""
+        for timer_id, action in list(self._open_timers.items()):
+            if timer_id not in self.open:
+                del self._open_timers[timer_id]  # fired
+            elif action.get("isCanceled"):
+                del self._open_timers[timer_id]
                 self.open.pop(timer_id).resolve(False, "canceled")
+
+    def open_timer_actions(self) -> list[dict[str, Any]]:
+        """The actions of the timers still open (the session stops watching the others)."""
+        return [a for i, a in self._open_timers.items() if i in self.open]
 
     def record(self, events: list[dict[str, Any]]) -> None:
         """Growing mode: the scheduling events this episode stored for its new work."""
@@ -387,10 +397,10 @@ class ShadowReplay:
         return bool(self.open)
 
 
-def _walk(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def walk_actions(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Actions depth first, compound ones followed by their children (the order they are invoked)."""
     out: list[dict[str, Any]] = []
     for a in actions:
         out.append(a)
-        out.extend(_walk(a.get("compoundActions") or []))
+        out.extend(walk_actions(a.get("compoundActions") or []))
     return out

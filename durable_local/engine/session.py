@@ -36,7 +36,7 @@ from typing import Any
 
 from .events import EventType
 from .options import Handle
-from .replay import ShadowReplay
+from .replay import ShadowReplay, walk_actions
 from .sdk import SdkResult, call_orchestrator, sdk_result
 
 log = logging.getLogger("durable_local.sessions")
@@ -83,6 +83,8 @@ class Session:
         self.replayed_at = 0  # stored history length at this session's full replay
         self.approx_bytes = approx_bytes
         self.last_used = time.monotonic()
+        self.sent = 0  # how many of the SDK's actions earlier states already carried
+        self._timers: list[tuple[Any, dict[str, Any]]] = []  # open timers: SDK action, sent action
 
     @classmethod
     def start(cls, handle: Handle, envelope: dict[str, Any]) -> tuple[Session | None, SdkResult]:
@@ -110,9 +112,11 @@ class Session:
         without ending still has its code checked against its history (non-determinism)."""
         return stored >= 2 * max(self.replayed_at, REPLAY_AGAIN_AFTER)
 
-    def advance(self, events: list[dict[str, Any]]) -> SdkResult:
-        """Feed this episode's first events (OrchestratorStarted + the new messages) and return
-        the OrchestratorState, exactly as the SDK's executor loop does."""
+    def advance(self, events: list[dict[str, Any]], *, full: bool = False) -> SdkResult:
+        """Feed this episode's first events (OrchestratorStarted + the new messages) as the
+        SDK's executor loop does, and return its OrchestratorState holding only the actions
+        added since the last episode (see :meth:`_new_state`). ``full``: also set ``raw`` to
+        the whole state as a full replay writes it (equality mode compares it byte for byte)."""
         executor = self.executor
         fresh = _sdk_events(events)
         self.context.histories.extend(fresh)
@@ -121,7 +125,51 @@ class Session:
             executor.process_event(event)
             if executor.has_execution_completed:
                 break
-        return sdk_result(executor.get_orchestrator_state_str)
+        result = self._new_state()
+        if full:
+            result.raw = sdk_result(executor.get_orchestrator_state_str).raw
+        return result
+
+    def started(self, actions: list[dict[str, Any]]) -> None:
+        """The session's full replay has run and its state carried ``actions`` (every action
+        so far); the timers among them that are not canceled are watched from now on."""
+        sdk_actions = self.context._action_payload_v2
+        self.sent = len(sdk_actions)
+        self._timers = []
+        self._watch_timers(sdk_actions, actions)
+
+    def _watch_timers(self, sdk_actions: list[Any], actions: list[dict[str, Any]]) -> None:
+        for sdk_action, action in zip(_walk_sdk(sdk_actions), walk_actions(actions), strict=True):
+            if isinstance(getattr(sdk_action, "is_cancelled", None), bool) and not sdk_action.is_cancelled:
+                self._timers.append((sdk_action, action))
+
+    def _new_state(self) -> SdkResult:
+        """The OrchestratorState the SDK writes, but with only the new actions.
+
+        The SDK serialises every action of the instance into each state (an O(history) cost
+        per episode, the host then parses it back); the actions before ``sent`` are already
+        known. The SDK's own serialiser runs on a view holding just the new ones, so the rest
+        of the state (custom status, the error channel) is exactly the SDK's. One action
+        changes after it was sent: a timer the code cancels; those are watched in ``_timers``."""
+        context = self.context
+        actions = context._action_payload_v2
+        context._action_payload_v2 = actions[self.sent :]
+        try:
+            result = sdk_result(self.executor.get_orchestrator_state_str)
+        finally:
+            context._action_payload_v2 = actions
+        new_sdk = actions[self.sent :]
+        self.sent = len(actions)
+        if result.crash is not None:
+            return result
+        self._watch_timers(new_sdk, (result.state.get("actions") or [[]])[0])
+        self._timers = [(t, a) for t, a in self._timers if not _mark_canceled(t, a)]
+        return result
+
+    def forget_closed_timers(self, open_actions: list[dict[str, Any]]) -> None:
+        """Stop watching timers the shadow replay no longer holds open (fired or closed)."""
+        still = {id(a) for a in open_actions}
+        self._timers = [(t, a) for t, a in self._timers if id(a) in still]
 
     def record(self, events: list[dict[str, Any]]) -> None:
         """The rest of the episode as it is stored (scheduling events, OrchestratorCompleted):
@@ -137,6 +185,23 @@ class Session:
         self.context.histories.extend(fresh)
         for event in fresh:
             self.executor.process_event(event)
+
+
+def _walk_sdk(actions: list[Any]) -> list[Any]:
+    """The SDK's action objects depth first, as :func:`walk_actions` walks their JSON."""
+    out: list[Any] = []
+    for a in actions:
+        out.append(a)
+        out.extend(_walk_sdk(getattr(a, "compound_tasks", None) or []))
+    return out
+
+
+def _mark_canceled(sdk_timer: Any, action: dict[str, Any]) -> bool:
+    """Copy a cancellation the code made since the timer was sent; True once it is canceled."""
+    if sdk_timer.is_cancelled:
+        action["isCanceled"] = True
+        return True
+    return False
 
 
 def _sdk_events(events: list[dict[str, Any]]) -> list[Any]:

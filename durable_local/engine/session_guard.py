@@ -87,8 +87,15 @@ def _self_check() -> str | None:
             session, result = Session.start(handle, envelope)
             if session is None:
                 return "the self-check could not start a session"
+            session.started((result.state.get("actions") or [[]])[0])
         else:
-            result = session.advance(first)
+            sent = session.sent
+            result = session.advance(first, full=True)
+            # the state with only the new actions must be the full state minus the sent ones
+            whole = json.loads(expected)
+            whole["actions"] = [whole["actions"][0][sent:]]
+            if result.state != whole:
+                return f"episode {n} differs from a full replay (its new actions)"
         if result.raw != expected:
             return f"episode {n} differs from a full replay"
         rest = [*after, ev.orchestrator_completed(now)]

@@ -70,7 +70,7 @@ from .azure_codec import (
 from .azure_conn import DEFAULT_HUB, DEV_STORAGE, endpoint_of, expand_connection_string, storage_errors
 from .azure_episodes import Claim, EpisodeMixin
 from .azure_hoststate import AzureHostState
-from .azure_http import QUEUE_BLOB_RETRY, RETRY_TOTAL, http_session, is_loopback
+from .azure_http import QUEUE_BLOB_RETRY, RETRY_TOTAL, CallCounter, http_session, is_loopback
 from .azure_queues import Queues
 from .azure_tables import Sentinel, Stale, Tables
 from .base import (
@@ -135,15 +135,16 @@ class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
         # (a stalled response fails the call; the SDK retries it, then the caller does)
         timeouts = {"connection_timeout": timeout, "read_timeout": max(timeout, read_timeout)}
         loopback = is_loopback(endpoint_of(conn))
+        self._calls = CallCounter()
 
-        def opts() -> dict[str, Any]:  # a transport (connection pool) per service client
-            return {"transport": RequestsTransport(session=http_session(loopback), **timeouts),
-                    "retry_total": RETRY_TOTAL}  # fmt: skip
+        def opts(service: str) -> dict[str, Any]:  # a transport (connection pool) per service client
+            session = http_session(loopback, self._calls, service)
+            return {"transport": RequestsTransport(session=session, **timeouts), "retry_total": RETRY_TOTAL}
 
         try:
-            tables = TableServiceClient.from_connection_string(conn, **opts())
-            queues = QueueServiceClient.from_connection_string(conn, **opts(), **QUEUE_BLOB_RETRY)
-            blobs = BlobServiceClient.from_connection_string(conn, **opts(), **QUEUE_BLOB_RETRY)
+            tables = TableServiceClient.from_connection_string(conn, **opts("table"))
+            queues = QueueServiceClient.from_connection_string(conn, **opts("queue"), **QUEUE_BLOB_RETRY)
+            blobs = BlobServiceClient.from_connection_string(conn, **opts("blob"), **QUEUE_BLOB_RETRY)
         except (ValueError, AzureError) as exc:
             raise StoreError(f"invalid AzureWebJobsStorage connection string: {exc}") from None
         self._services = (tables, queues, blobs)
@@ -173,6 +174,11 @@ class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
             self._container.create_container()
         except ResourceExistsError:
             pass
+
+    def stats(self) -> dict[str, int]:
+        """Storage calls this store made so far, by kind (``{"table batch": 3, ...}``), every
+        HTTP attempt counted; the difference of two snapshots is what happened in between."""
+        return self._calls.snapshot()
 
     def _upload(self, name: str, data: bytes) -> None:
         self._container.upload_blob(name, data, overwrite=True)

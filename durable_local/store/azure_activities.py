@@ -41,6 +41,7 @@ class ActivityMixin:
         out: list[Message] = []
         with self._act_lock, self._errors("claim activities"):
             self._check_open()
+            self.queues.keep[ACTIVITY_QUEUE] = lease_seconds
             self.queues.receive(self.queues.workitems, lease_seconds, lazy=self._lazy_receive())
             for h in self.queues.due(ACTIVITY_QUEUE, now):
                 if len(out) >= limit:

@@ -14,13 +14,18 @@ CPU-bound long before Azurite is (W13 in docs/BENCHMARKS.md), so the hot paths a
   timeouts) and the response is split by hand. Semantics are the SDK's: all or nothing;
   a failing operation raises ``HttpResponseError`` with that operation's status code
   (404/409/412 ...), ``ResourceExistsError`` for 409 and ``ResourceNotFoundError`` for 404.
+- ``CallCounter``: every HTTP request that leaves (retries included), by kind ("table
+  batch", "queue get", ...), counted in the session's adapter: a dict increment per call, so
+  it is always on (``AzureStore.stats()``, the W13 bench row's calls per orchestration).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
+from collections import Counter
 from typing import Any
 from urllib.parse import urlparse
 
@@ -96,12 +101,66 @@ class _LoopbackSession(requests.Session):
         )
 
 
-def http_session(loopback: bool) -> requests.Session:
+class CallCounter:
+    """Storage calls by kind, e.g. ``{"table batch": 3, "queue get": 7}``."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def count(self, service: str, method: str, path: str) -> None:
+        kind = call_kind(service, method, path)
+        with self._lock:
+            self._counts[kind] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+def call_kind(service: str, method: str, path: str) -> str:
+    """What a storage request does, e.g. "queue delete" or "table merge"; ``path`` is the
+    request's path and query (``/account/queue/messages/id?popreceipt=...`` on Azurite)."""
+    route, _, query = path.partition("?")
+    method = method.upper()
+    if service == "queue":
+        if "/messages" not in route:
+            return "queue admin"  # create, delete, properties
+        if method == "GET":
+            return "queue peek" if "peekonly=true" in query else "queue get"
+        return {"POST": "queue put", "PUT": "queue update", "DELETE": "queue delete"}.get(method, "queue admin")
+    if service == "table":
+        if route.endswith("$batch"):
+            return "table batch"
+        if route.rstrip("/").endswith("Tables") or "Tables(" in route:
+            return "table admin"  # create / delete a table
+        op = {"GET": "query", "POST": "insert", "PUT": "update", "MERGE": "merge", "PATCH": "merge"}
+        return f"table {op.get(method, method.lower())}"
+    return f"{service} {method.lower()}"
+
+
+class _CountingAdapter(BiggerBlockSizeHTTPAdapter):  # type: ignore[misc]
+    """The transport adapter, counting each request it sends (one per attempt)."""
+
+    def __init__(self, counter: CallCounter, service: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._counter = counter
+        self._service = service
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        self._counter.count(self._service, request.method or "", request.path_url)
+        return super().send(request, *args, **kwargs)
+
+
+def http_session(loopback: bool, counter: CallCounter | None = None, service: str = "") -> requests.Session:
     """A session as azure-core's RequestsTransport sets one up, with a larger pool, and no
-    environment settings for loopback endpoints."""
+    environment settings for loopback endpoints; ``counter`` counts its calls as ``service``
+    ("table", "queue" or "blob")."""
     session = _LoopbackSession() if loopback else requests.Session()
     session.trust_env = not loopback
-    adapter = BiggerBlockSizeHTTPAdapter(
+    adapter = _CountingAdapter(
+        counter or CallCounter(),
+        service,
         pool_connections=4,
         pool_maxsize=POOL_SIZE,
         max_retries=Retry(total=False, redirect=False, raise_on_status=False),

@@ -105,6 +105,9 @@ class Queues:
         self._drained: dict[str, float] = {}
         self._finished: OrderedDict[int, None] = OrderedDict()  # ids done here, oldest first
         self._finished_lock = threading.Lock()
+        # how long this process hides what it sends, per queue kind: the lease of its latest
+        # claim of that kind (0 until it claims). See ``send``.
+        self.keep: dict[str, float] = {ORCHESTRATOR_QUEUE: 0.0, ACTIVITY_QUEUE: 0.0}
 
     # -- names and ids -----------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -145,14 +148,29 @@ class Queues:
             client.close()
 
     # -- primitives --------------------------------------------------------------------------
+    def _hide_sent(self, qname: str, queue: str, delay: float) -> int:
+        """The visibility timeout of a message this process sends: its ``delay``, and at
+        least the lease of this process's claims of that queue kind. A process that claims
+        takes what it sends itself (its registry holds the send's receipt), as if it had
+        received the message at once: no receive, no re-hide at the claim. A process that
+        never claims (a client) leaves its messages visible to the hosts."""
+        return seconds(max(delay, self.keep.get(queue, 0.0)))
+
+    def _sent(self, qname: str, hide: int) -> None:
+        """A visible message marks its queue for the next receive (after the send, so that a
+        receive racing it is followed by another)."""
+        if hide == 0:
+            self._dirty.add(qname)
+
     def send(self, msg: Message, delay: float) -> Held:
-        """Send ``msg`` (its ``id`` already assigned), hidden for ``delay`` real seconds."""
+        """Send ``msg`` (its ``id`` already assigned), hidden for ``delay`` real seconds
+        (or longer, see ``_hide_sent``)."""
         assert msg.id is not None
         text = message_body(msg, msg.id, msg.dequeue_count, self._large)
         qname = self.qname_for(msg.queue, msg.target)
-        hide = seconds(delay)
+        hide = self._hide_sent(qname, msg.queue, delay)
         sent = self._clients[qname].send_message(text, visibility_timeout=hide, time_to_live=-1)
-        self._dirty.add(qname)
+        self._sent(qname, hide)
         kept = Message(msg.target, json_copy(msg.payload), msg.queue, msg.visible_at, msg.id, msg.dequeue_count)
         held = Held(kept, qname, sent.id, sent.pop_receipt, body_blob(text), time.monotonic() + hide)
         # a claim on another thread may already have received it (a newer receipt): keep that
@@ -162,9 +180,9 @@ class Queues:
         """Send a stored body again (outbox recovery); ``delay_for(visible_at)`` gives the delay."""
         msg = body_message(text, self._large)
         qname = self.qname_for(msg.queue, msg.target)
-        hide = seconds(delay_for(msg.visible_at))
+        hide = self._hide_sent(qname, msg.queue, delay_for(msg.visible_at))
         sent = self._clients[qname].send_message(text, visibility_timeout=hide, time_to_live=-1)
-        self._dirty.add(qname)
+        self._sent(qname, hide)
         held = Held(msg, qname, sent.id, sent.pop_receipt, body_blob(text), time.monotonic() + hide)
         self.held.setdefault(held.id, held)
 

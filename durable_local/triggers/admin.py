@@ -27,11 +27,11 @@ from typing import Any
 
 import azure.functions as func
 from aiohttp import web
-from azure.functions.blob import InputStream as BlobInputStream
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
 from durable_local.app_loader import FunctionInfo
+from durable_local.bindings.invocation import blob_param_value
 from durable_local.bindings.runner import invoke_function
 from durable_local.runtime.context import HostContext
 
@@ -127,9 +127,8 @@ def _blob(fi: FunctionInfo, text: str | None) -> tuple[Any, dict[str, Any]]:
         raise BadInput(f"Function '{fi.function_name}' (blobTrigger): blob '{path}' does not exist")
     data, properties, uri = found
     name = path.split("/", 1)[1]
-    # the concrete stream: `func.InputStream` is the abstract interface, whose instances read nothing
-    stream = BlobInputStream(data=data, name=path, uri=uri, length=len(data), blob_properties=properties)
-    return stream, {"name": name, "blobTrigger": path, "Uri": uri}
+    value = blob_param_value(fi, fi.trigger, path, data, uri, properties)
+    return value, {"name": name, "blobTrigger": path, "Uri": uri}
 
 
 def trigger_value(ctx: HostContext, fi: FunctionInfo, text: str | None) -> tuple[Any, dict[str, Any]]:

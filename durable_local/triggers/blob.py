@@ -1,12 +1,13 @@
 """Blob triggers: every new or changed blob under the trigger's path runs the function once.
 
 Like the host's classic blob trigger, the listener scans the container (every
-``SCAN_SECONDS``) and keeps a *receipt* per processed blob version in storage, in the
-``azure-webjobs-hosts`` container under ``blobreceipts/<host id>/<function>/<etag>/<container>/<blob>``;
-a restarted host reads them back and does not run processed blobs again, and a changed blob
-(new etag) runs again. A failing blob is retried on the next scans, up to ``maxDequeueCount``
-(host.json ``extensions.queues``, default 5) attempts, then reported on the
-``webjobs-blobtrigger-poison`` queue as the host does and given a receipt.
+``SCAN_SECONDS``) and keeps a *receipt* per processed blob version in storage
+(``blob_receipts``); a restarted host reads them back and does not run processed blobs
+again, a changed blob (new etag) runs again, and hosts that watch one container at the same
+time run each version once (the receipt is leased while the function runs). A failing blob is
+retried on the next scans, up to ``maxDequeueCount`` (host.json ``extensions.queues``, default
+5) attempts counted across hosts, then reported on the ``webjobs-blobtrigger-poison`` queue as
+the host does and marked done.
 
 The path may name parts of the blob, e.g. ``images/{name}.{ext}``: each ``{...}`` becomes
 binding data for the function's other bindings.
@@ -19,29 +20,26 @@ import contextlib
 import json
 import logging
 import re
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
-
-from azure.functions.blob import InputStream  # the worker's type (func.InputStream is abstract)
 
 from durable_local.app_loader import FunctionInfo
 from durable_local.bindings import BindingError, invoke_function
 from durable_local.bindings.checks import storage_problem
 from durable_local.bindings.connections import blob_service, describe_error, queue_service, setting_name
 from durable_local.bindings.expressions import BindingExpressionError, resolve_settings
-from durable_local.bindings.invocation import param_annotation
+from durable_local.bindings.invocation import blob_param_value
 from durable_local.bindings.storage_io import BindingDataError, split_blob_path
 from durable_local.runtime.context import HostContext
 
+from .blob_receipts import RENEW_SECONDS, BlobReceipts, Claim
 from .manager import TriggerSetupError
 from .queue import QueueOptions
 
 log = logging.getLogger("durable_local.triggers.blob")
 
 SCAN_SECONDS = 2.0
-RECEIPTS_CONTAINER = "azure-webjobs-hosts"
 POISON_QUEUE = "webjobs-blobtrigger-poison"
 _PART = re.compile(r"\{([^{}]+)\}")
 
@@ -75,10 +73,7 @@ class BlobListener:
         self.container = container
         self.prefix, self.pattern = path_pattern(blob_part)
         self.max_attempts = max_attempts
-        self.host_id = ctx.hub_name.lower()
-        self._receipt_prefix = f"blobreceipts/{self.host_id}/{fi.function_name}/"
-        self._receipts: set[str] = set()  # "<etag>/<container>/<blob>"
-        self._attempts: Counter[str] = Counter()
+        self.receipts = BlobReceipts(setting, ctx.hub_name.lower(), fi.function_name)
         self._io = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"blob-{container}")
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -105,7 +100,7 @@ class BlobListener:
 
     async def _scan_loop(self) -> None:
         try:
-            await self._call(self._load_receipts)
+            await self._call(self.receipts.load)
         except Exception as exc:
             log.error("function %s: reading blob receipts failed: %s", self.function_name, describe_error(exc))
         while not self._stopping.is_set():
@@ -116,18 +111,6 @@ class BlobListener:
                             describe_error(exc))  # fmt: skip
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), SCAN_SECONDS)
-
-    def _receipts_client(self) -> Any:
-        return blob_service(self.setting).get_container_client(RECEIPTS_CONTAINER)
-
-    def _load_receipts(self) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            names = self._receipts_client().list_blob_names(name_starts_with=self._receipt_prefix)
-            self._receipts = {name[len(self._receipt_prefix) :] for name in names}
-        except ResourceNotFoundError:
-            self._receipts = set()
 
     def _list(self) -> list[Any]:
         from azure.core.exceptions import ResourceNotFoundError
@@ -144,11 +127,40 @@ class BlobListener:
                 return
             match = self.pattern.match(props.name)
             key = f"{props.etag.strip(chr(34))}/{self.container}/{props.name}"
-            if match is None or key in self._receipts:
+            if match is None or key in self.receipts.done:
                 continue
             await self._process(props, match.groupdict(), key)
 
     async def _process(self, props: Any, parts: dict[str, str], key: str) -> None:
+        claim = await self._call(self.receipts.claim, key)
+        if claim is None:
+            return  # done, or another host is running it
+        renewing = asyncio.create_task(self._keep_leased(claim))
+        try:
+            outcome = await self._run(props, parts, claim)
+        except BaseException:
+            await self._call(BlobReceipts.release, claim)
+            raise
+        finally:
+            renewing.cancel()
+        if outcome == "gone":
+            await self._call(BlobReceipts.release, claim)
+        elif outcome == "retry":
+            await self._call(self.receipts.fail, claim)
+        else:
+            await self._call(self.receipts.complete, claim)
+
+    async def _keep_leased(self, claim: Claim) -> None:
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            try:
+                await self._call(BlobReceipts.renew, claim)
+            except Exception as exc:  # the lease may expire: another host could run the blob too
+                log.warning("function %s: renewing the lease of blob receipt %s failed: %s", self.function_name,
+                            claim.key, describe_error(exc))  # fmt: skip
+
+    async def _run(self, props: Any, parts: dict[str, str], claim: Claim) -> str:
+        """Run the function on the claimed version: "done", "retry" or "gone" (changed or deleted)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         path = f"{self.container}/{props.name}"
@@ -156,10 +168,10 @@ class BlobListener:
         try:
             data = await self._call(self._download, client, props.etag)
         except ResourceNotFoundError:
-            return  # deleted since the listing
+            return "gone"  # deleted since the listing
         except Exception as exc:  # changed since the listing (412): the next scan sees the new version
             log.info("function %s: blob %s changed while reading (%s)", self.function_name, path, describe_error(exc))
-            return
+            return "gone"
         properties = {"ContentLength": props.size, "ETag": props.etag, "LastModified": str(props.last_modified)}
         metadata = dict(props.metadata or {})
         data_for_bindings: dict[str, Any] = {
@@ -179,15 +191,15 @@ class BlobListener:
             else:
                 log.error("Executed 'Functions.%s' (Failed): %s: %s", self.function_name, type(exc).__name__, exc,
                           exc_info=exc)  # fmt: skip
-            self._attempts[key] += 1
-            if self._attempts[key] < self.max_attempts:
-                return
+            claim.attempts += 1
+            if claim.attempts < self.max_attempts:
+                return "retry"
             log.error("function %s: blob %s failed %d times; reported on '%s'", self.function_name, path,
-                      self._attempts[key], POISON_QUEUE)  # fmt: skip
+                      claim.attempts, POISON_QUEUE)  # fmt: skip
             await self._call(self._report_poison, path, props.etag)
-        else:
-            log.info("Executed 'Functions.%s' (Succeeded)", self.function_name)
-        await self._call(self._write_receipt, key)
+            return "done"
+        log.info("Executed 'Functions.%s' (Succeeded)", self.function_name)
+        return "done"
 
     @staticmethod
     def _download(client: Any, etag: str) -> bytes:
@@ -196,24 +208,7 @@ class BlobListener:
         return bytes(client.download_blob(etag=etag, match_condition=MatchConditions.IfNotModified).readall())
 
     def _value(self, data: bytes, path: str, uri: str, properties: dict[str, Any], metadata: dict[str, str]) -> Any:
-        hint = param_annotation(self.fi, self.fi.trigger_param)
-        if hint is str:
-            return data.decode("utf-8")
-        if hint is bytes:
-            return data
-        return InputStream(
-            data=data, name=path, uri=uri, length=len(data), blob_properties=properties, metadata=metadata
-        )
-
-    def _write_receipt(self, key: str) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        service = blob_service(self.setting)
-        with contextlib.suppress(ResourceExistsError):
-            service.create_container(RECEIPTS_CONTAINER)
-        service.get_blob_client(RECEIPTS_CONTAINER, self._receipt_prefix + key).upload_blob(b"", overwrite=True)
-        self._receipts.add(key)
-        self._attempts.pop(key, None)
+        return blob_param_value(self.fi, self.fi.trigger, path, data, uri, properties, metadata)
 
     def _report_poison(self, path: str, etag: str) -> None:
         import base64

@@ -144,8 +144,8 @@ def test_equality_mode_fails_the_instance_on_a_difference(monkeypatch: pytest.Mo
     d.run_activities()
     real = session_mod.Session.advance
 
-    def wrong(self: session_mod.Session, events: list[dict[str, Any]]) -> Any:
-        result = real(self, events)
+    def wrong(self: session_mod.Session, events: list[dict[str, Any]], **kw: Any) -> Any:
+        result = real(self, events, **kw)
         result.raw = (result.raw or "").replace('"isDone": false', '"isDone":false')
         return result
 
@@ -287,7 +287,7 @@ def test_guard_turns_sessions_off_with_one_log_line(
         "against; every episode replays the whole history"]
     session_guard.sdk_problem.cache_clear()
     monkeypatch.undo()
-    monkeypatch.setattr(session_mod.Session, "advance", lambda self, events: session_mod.SdkResult({}, raw="{}"))
+    monkeypatch.setattr(session_mod.Session, "advance", lambda self, events, **kw: session_mod.SdkResult({}, raw="{}"))
     assert "differs from a full replay" in (session_guard.sdk_problem() or "")
     session_guard.sdk_problem.cache_clear()
 

@@ -21,7 +21,9 @@ async def test_admin_invoke_reads_the_blob_at_the_input_path(
 ) -> None:
     conn = shared_connection_string()
     monkeypatch.setenv("AzureWebJobsStorage", conn)
-    monkeypatch.setenv("AzureWebJobs.on_blob.Disabled", "true")  # no listener: only the admin call runs it
+    # no listeners: only the admin calls run them
+    monkeypatch.setenv("AzureWebJobs.on_blob.Disabled", "true")
+    monkeypatch.setenv("AzureWebJobs.on_blob_text.Disabled", "true")
     name = f"{uuid.uuid4().hex}.txt"
     with BlobServiceClient.from_connection_string(conn) as service:
         container = service.get_container_client("samples")
@@ -37,5 +39,9 @@ async def test_admin_invoke_reads_the_blob_at_the_input_path(
         }
         code, reply, _ = await h.post("/admin/functions/on_blob", json={"input": "no-slash"})
         assert code == 400 and "'input' must be a blob path 'container/name'" in reply["error"]
+        code, reply, _ = await h.post("/admin/functions/on_blob_text", json={"input": f"samples/{name}"})
+        assert (code, reply) == (202, None)
         await h.wait_until(lambda: runs.count("on_blob") == 1, what="the blob function")
+        await h.wait_until(lambda: runs.count("on_blob_text") == 1, what="the str blob function")
     assert runs.entries("on_blob") == [{"fn": "on_blob", "name": f"samples/{name}", "length": 10, "text": "hello blob"}]
+    assert runs.entries("on_blob_text") == [{"fn": "on_blob_text", "type": "str", "text": "hello blob"}]

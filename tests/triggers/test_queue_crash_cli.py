@@ -25,9 +25,9 @@ pytestmark = pytest.mark.azurite
 LEASE = 3  # DURABLE_LOCAL_QUEUE_LEASE_SECONDS for these hosts
 
 
-def start_host(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_host(data_dir: Path, port: int, log: Path, app: Path = APP) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DURABLE_LOCAL_QUEUE_LEASE_SECONDS": str(LEASE)}
-    args = [sys.executable, "-m", "durable_local", "start", "--app-dir", str(APP), "--port", str(port),
+    args = [sys.executable, "-m", "durable_local", "start", "--app-dir", str(app), "--port", str(port),
             "--store", "sqlite", "--data-dir", str(data_dir)]  # fmt: skip
     proc = subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     wait(lambda: _up(port) or proc.poll() is not None, "the host to listen")
