@@ -70,6 +70,7 @@ class EpisodeMixin:
         items: list[OrchestrationWorkItem] = []
         with self._claim_lock, self._errors("claim orchestrations"):
             self._check_open()
+            self.queues.keep[ORCHESTRATOR_QUEUE] = lease_seconds
             lazy = self._lazy_receive()
             list(self._pool.map(lambda q: self.queues.receive(q, lease_seconds, lazy=lazy), self.queues.control))
             groups: dict[str, list[Held]] = {}  # dict order: by each instance's oldest message

@@ -202,6 +202,19 @@ class DurableHostClient:
         finally:
             self._close_loop()
 
+    def restart(self) -> None:
+        """Stop the host and start a new one on the same store and clock, as a deploy or a
+        scale-in does: running orchestrations carry on from their stored history.
+
+        Needs a store that outlives a host: ``sqlite`` (the test's data folder) or ``azure``."""
+        if self.store_kind == "memory":
+            raise ValueError("restart() needs a store that outlives the host: use store='sqlite' (or 'azure')")
+        if self._exit_stack is None:
+            raise RuntimeError("the host is not running (use DurableHostClient as a context manager)")
+        stack, self._exit_stack, self._ops = self._exit_stack, None, None
+        self.submit(stack.aclose()).result(START_TIMEOUT)
+        self._ops = HostOperations(self.submit(self._open()).result(START_TIMEOUT))
+
     async def _open(self) -> HostHarness:
         stack = contextlib.AsyncExitStack()
         harness = await stack.enter_async_context(

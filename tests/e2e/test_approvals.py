@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from durable_local.testing.client import DurableHostClient
 from tests.e2e.conftest import make_order, unique
 
@@ -111,3 +113,26 @@ def test_an_invalid_approval_through_the_durable_api_is_recorded_and_the_order_k
     r = durable_host.post(f"/api/orders/{order_id}/approval", json={"approved": True, "approver": "ops"})
     assert r.status == 202
     assert durable_host.wait_for(order_id)["output"]["status"] == "completed"
+
+
+@pytest.mark.durable_host(store="sqlite")
+def test_a_waiting_order_survives_a_host_restart(durable_host: DurableHostClient) -> None:
+    # SQLite: on Azure Storage a restarted host sees the timer only when its queue message
+    # becomes visible in real time, so the virtual clock cannot move it (docs/TESTING.md)
+    sku = unique("SKU-RST").upper()
+    stock(durable_host, sku, 10)
+    order_id = place_large_order(durable_host, sku)
+    durable_host.clock.advance(hours=71)
+    before = durable_host.harness.host
+    durable_host.restart()  # a deploy: the 72-hour timer and the reservation live in the store
+    assert durable_host.harness.host is not before and before.store is not durable_host.harness.store
+    assert durable_host.status(order_id)["runtimeStatus"] == "Running"  # type: ignore[index]
+    durable_host.clock.advance(hours=1, seconds=1)
+    assert durable_host.wait_for(order_id)["output"]["status"] == "timeout"
+    assert inventory_of(durable_host, sku)["reserved"] == 0  # type: ignore[index]
+
+
+def test_restart_needs_a_store_that_outlives_the_host(durable_host: DurableHostClient) -> None:
+    with pytest.raises(ValueError, match="store='sqlite'"):
+        durable_host.restart()
+    assert durable_host.get("/api/inventory/SKU-NOTHING").status == 404  # the host still serves
