@@ -17,7 +17,10 @@ instance, as in DurableTask.AzureStorage, and more:
   between the two writes is repaired by the next write of the instance.
 - ``Outbox`` / ``OutboxPending``: the messages a commit must send. They are sent after the
   transaction; if the process dies before that, the next claim of the instance sends them
-  again (at-least-once; the engine drops duplicates).
+  again (at-least-once; the engine drops duplicates). The process that sent them does not
+  write the row again to say so: its next claim of the instance, which writes the row anyway
+  (the lease), clears the outbox in that same write (``Sentinel.outbox_sent``). Another
+  process, or this one after a restart, finds it pending and sends it again.
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ class Sentinel:
     outbox_pending: bool = False
     outbox: list[str] = field(default_factory=list)
     record: dict[str, Any] | None = None  # Instances-row columns, when the instance has a record
+    # not stored: this process sent the pending outbox after writing this row (so the next
+    # write may clear it instead of sending it again)
+    outbox_sent: bool = False
 
 
 def _int(value: Any) -> int:
@@ -185,19 +191,6 @@ class Tables:
                 raise Stale(str(exc.message)) from exc
             raise
         return replace(s, etag=meta["etag"])
-
-    def clear_outbox(self, s: Sentinel) -> Sentinel | None:
-        """Best effort: mark the outbox sent (a lost race just means a resend later)."""
-        e = {"PartitionKey": s.key, "RowKey": SENTINEL, "OutboxPending": False, "Outbox": "", "OutboxBlobName": ""}
-        try:
-            meta = self.history.update_entity(
-                e, mode=UpdateMode.MERGE, etag=s.etag, match_condition=MatchConditions.IfNotModified
-            )
-        except HttpResponseError as exc:
-            if not _stale(exc):
-                raise
-            return None
-        return replace(s, etag=meta["etag"], outbox_pending=False, outbox=[])
 
     # -- what we last wrote, per instance (saves the reads of the next claim) -------------------
     def remember(self, s: Sentinel, history: list[dict[str, Any]]) -> None:
