@@ -225,7 +225,7 @@ class EpisodeMixin:
             ]
             if instance is not None and cols is not None:
                 instance.etag = counter
-                first.append(lambda: self.tables.project(key, cols, counter))
+                first.append(lambda: self.tables.project_visible(key, s.record, cols, counter, s.counter))
                 if replace_history and s.history_count > new.history_count:
                     first.append(lambda: self.tables.delete_rows(key, new.history_count))
             self._run(first)
