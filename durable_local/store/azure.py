@@ -70,7 +70,7 @@ from .azure_codec import (
 from .azure_conn import DEFAULT_HUB, DEV_STORAGE, endpoint_of, expand_connection_string, storage_errors
 from .azure_episodes import Claim, EpisodeMixin
 from .azure_hoststate import AzureHostState
-from .azure_http import CallCounter, http_session, is_loopback
+from .azure_http import QUEUE_BLOB_RETRY, RETRY_TOTAL, CallCounter, http_session, is_loopback
 from .azure_queues import Queues
 from .azure_tables import Sentinel, Stale, Tables
 from .base import (
@@ -139,12 +139,12 @@ class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
 
         def opts(service: str) -> dict[str, Any]:  # a transport (connection pool) per service client
             session = http_session(loopback, self._calls, service)
-            return {"transport": RequestsTransport(session=session, **timeouts), "retry_total": 2}
+            return {"transport": RequestsTransport(session=session, **timeouts), "retry_total": RETRY_TOTAL}
 
         try:
             tables = TableServiceClient.from_connection_string(conn, **opts("table"))
-            queues = QueueServiceClient.from_connection_string(conn, **opts("queue"))
-            blobs = BlobServiceClient.from_connection_string(conn, **opts("blob"))
+            queues = QueueServiceClient.from_connection_string(conn, **opts("queue"), **QUEUE_BLOB_RETRY)
+            blobs = BlobServiceClient.from_connection_string(conn, **opts("blob"), **QUEUE_BLOB_RETRY)
         except (ValueError, AzureError) as exc:
             raise StoreError(f"invalid AzureWebJobsStorage connection string: {exc}") from None
         self._services = (tables, queues, blobs)

@@ -8,15 +8,20 @@ this process).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
+from azure.core.exceptions import AzureError
+
 from ._common import new_token
 from .azure_queues import Held, Queues
 from .base import ACTIVITY_QUEUE, Message
+
+log = logging.getLogger("durable_local.store")
 
 
 class ActivityMixin:
@@ -65,10 +70,20 @@ class ActivityMixin:
                 held = self.queues.held.get(item.id)  # type: ignore[arg-type]
                 if held is None or held.msg.queue != ACTIVITY_QUEUE:
                     return  # completed before (at-least-once delivery): write nothing
-                self.queues.forget(held)  # no claim or second completion can take it now
-            self._send([copy])  # the result first: a crash in between re-runs the activity
+                self.queues.finish(held)  # no claim or second completion can take it now
+            try:
+                self._send([copy])  # the result first: a crash in between re-runs the activity
+            except BaseException:
+                self.queues.unfinish(held)  # not done: when its message shows again, it runs again
+                raise
             result.id = copy.id
-            self.queues.delete(held)
+            try:
+                self.queues.delete(held)
+            except AzureError as exc:
+                # the result is out, so the activity is done: not an error of the activity. Its
+                # message shows again after its visibility timeout and is deleted then (finish)
+                log.warning("activity work item %s for %s: its queue message could not be deleted yet (%s)",
+                            item.id, item.target, type(exc).__name__)
 
     def abandon_activity(self, item: Message, delay_seconds: float = 0.0) -> None:
         with self._act_lock, self._errors("abandon an activity"):

@@ -17,20 +17,30 @@ judge it by its body (``VisibleAt``, the instance lease on the sentinel row), so
 hub between processes is safe, with real-time (not virtual-time) latency. A receive or an
 update by someone else invalidates our receipt: the next update fails (404/400) and the
 entry is dropped.
+
+A message can also be in a queue twice: a send whose reply was lost (connection reset,
+response stalled past the read timeout) is retried by the SDK and enqueues the same body again,
+and the outbox recovery re-sends bodies that may already be out. Both copies carry our id, so
+a receive keeps one copy per id and deletes the others, and remembers the ids it has finished
+(completed or consumed) to delete a late copy when it shows up: without that, a work item sent
+twice ran its activity twice, the second time after the first had succeeded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.queue import QueueServiceClient
 
 from ._common import json_copy, utc
@@ -39,6 +49,11 @@ from .base import ACTIVITY_QUEUE, ORCHESTRATOR_QUEUE, Message
 
 RECEIVE_CAP = 2048  # messages per queue per receive pass (bounds one claim's latency)
 PAGE = 32  # the queue service's maximum batch
+# how many finished message ids a process remembers to recognise late copies: far more than
+# can finish within one visibility timeout (the time a copy can stay hidden before it shows)
+FINISHED_MEMORY = 1 << 17
+
+log = logging.getLogger("durable_local.store")
 
 
 @dataclass
@@ -88,6 +103,8 @@ class Queues:
         # began, and when each queue was last found drained (time.monotonic())
         self._dirty: set[str] = set()
         self._drained: dict[str, float] = {}
+        self._finished: OrderedDict[int, None] = OrderedDict()  # ids done here, oldest first
+        self._finished_lock = threading.Lock()
         # how long this process hides what it sends, per queue kind: the lease of its latest
         # claim of that kind (0 until it claims). See ``send``.
         self.keep: dict[str, float] = {ORCHESTRATOR_QUEUE: 0.0, ACTIVITY_QUEUE: 0.0}
@@ -196,6 +213,9 @@ class Queues:
                 known.receipt, known.hidden_until = qm.pop_receipt, until
                 out.append(known)
                 continue
+            if known is not None or self.finished(msg.id):  # type: ignore[arg-type]
+                self._delete_copy(qname, qm, msg)
+                continue
             held = Held(msg, qname, qm.id, qm.pop_receipt, body_blob(text), until)
             self.held[msg.id] = held  # type: ignore[index]
             out.append(held)
@@ -238,8 +258,32 @@ class Queues:
         held.hidden_until = time.monotonic() + hidden
         return True
 
-    def delete(self, held: Held) -> None:
+    def _delete_copy(self, qname: str, qm: Any, msg: Message) -> None:
+        """Delete a second physical copy of message ``msg.id`` (we hold the other one, or
+        finished it); if that fails it shows again after its visibility timeout, and goes then."""
+        log.debug("deleting a duplicate of message %s for %s (dequeued %d times)", msg.id, msg.target, qm.dequeue_count)
+        with contextlib.suppress(AzureError):
+            self._clients[qname].delete_message(qm.id, pop_receipt=qm.pop_receipt)
+
+    def finish(self, held: Held) -> None:
+        """Forget ``held`` and remember its id as done: a copy received later is deleted."""
         self.forget(held)
+        with self._finished_lock:
+            self._finished[held.id] = None
+            if len(self._finished) > FINISHED_MEMORY:
+                self._finished.popitem(last=False)
+
+    def unfinish(self, held: Held) -> None:
+        with self._finished_lock:
+            self._finished.pop(held.id, None)
+
+    def finished(self, msg_id: int) -> bool:
+        return msg_id in self._finished
+
+    def delete(self, held: Held) -> None:
+        """Delete a message we are done with. A 404 (the message is gone: a retry of a delete
+        whose reply was lost, or someone else deleted it) or a stale receipt counts as done."""
+        self.finish(held)
         try:
             self._clients[held.qname].delete_message(held.msg_id, pop_receipt=held.receipt)
         except HttpResponseError as exc:

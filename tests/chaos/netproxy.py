@@ -11,7 +11,8 @@ rates, the proxy
 * ``drop``: forwards the request, waits for the start of the response, then aborts the client
   connection without it (the server did the work, the reply is lost).
 
-``heal()`` stops injecting; connections keep being proxied. Counts are in ``injected``.
+``heal()`` stops injecting; connections keep being proxied. ``force(fate)`` gives the next
+request that fate, even while healed (for tests of one fault). Counts are in ``injected``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class FaultyProxy:
         self.injected: Counter[str] = Counter()
         self.requests = 0
         self.ports: dict[int, int] = {}  # target port -> our port
+        self._forced: list[str] = []
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -86,10 +88,20 @@ class FaultyProxy:
     def break_(self) -> None:
         self.enabled = True
 
+    def force(self, fate: str) -> None:
+        assert fate in ("ok", *FATES), fate
+        with self._lock:
+            self._forced.append(fate)
+
     # -- proxying ------------------------------------------------------------------------------
     def _fate(self) -> str:
         with self._lock:
             self.requests += 1
+            if self._forced:
+                fate = self._forced.pop(0)
+                if fate != "ok":
+                    self.injected[fate] += 1
+                return fate
             if not self.enabled:
                 return "ok"
             r = self._rng.random()
@@ -103,6 +115,12 @@ class FaultyProxy:
         return "ok"
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, target: int) -> None:
+        # ends normally when stop() cancels it: asyncio logs a traceback for a cancelled
+        # connection callback (Python 3.11)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._proxy(client_r, client_w, target)
+
+    async def _proxy(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, target: int) -> None:
         try:
             server_r, server_w = await asyncio.open_connection("127.0.0.1", target)
         except OSError:

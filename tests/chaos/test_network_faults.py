@@ -23,6 +23,8 @@ import sqlite3
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +33,13 @@ import pytest
 from durable_local.runtime import dispatcher as dispatcher_module
 from durable_local.runtime.clock import VirtualClock
 from durable_local.store import open_store
-from durable_local.store.base import Store, StoreError
+from durable_local.store.azure import AzureStore
+from durable_local.store.azure_codec import message_body
+from durable_local.store.base import ACTIVITY_QUEUE, Message, Store, StoreError
 from durable_local.testing import running_host
 from durable_local.testing.ambiguous import AmbiguousStore
 from durable_local.testing.faults import history_lint
+from tests.azurite import azure_test_store, shared_connection_string
 from tests.chaos.kit import host_idle
 from tests.chaos.netproxy import FaultyProxy
 
@@ -72,6 +77,79 @@ def diagnose(store: Store, oid: str, caplog: pytest.LogCaptureFixture) -> str:
     return f"{oid}: history {kinds[-8:]}; messages {msgs}; log {logs[-8:]}"
 
 
+@pytest.fixture
+def proxied_store(tmp_path: Path) -> Iterator[tuple[AzureStore, FaultyProxy]]:
+    """An Azure store (exact mode) whose every storage call goes through a healed proxy."""
+    conn = shared_connection_string()
+    proxy = FaultyProxy(endpoint_ports(conn), 0).start()
+    store = open_store(
+        "azure", tmp_path, connection_string=proxied(conn, proxy), hub_name=f"N{uuid.uuid4().hex[:12]}",
+        poll_interval=None, read_timeout=READ_TIMEOUT, timeout=READ_TIMEOUT, delete_hub_on_close=True,
+    )  # fmt: skip
+    assert isinstance(store, AzureStore)
+    try:
+        yield store, proxy
+    finally:
+        store.close()
+        proxy.stop()
+
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def work_item(n: int) -> Message:
+    return Message("a", {"Name": "act", "TaskId": n}, ACTIVITY_QUEUE)
+
+
+@pytest.mark.parametrize("backend", [pytest.param("azure", marks=_azure_marks())])
+def test_a_work_item_sent_twice_after_a_lost_reply_runs_once(
+    proxied_store: tuple[AzureStore, FaultyProxy], backend: str
+) -> None:
+    store, proxy = proxied_store
+    proxy.force("drop")  # the send reaches Azurite, its reply is lost: the SDK sends it again
+    store.enqueue([work_item(1)])
+    assert store.count_messages(ACTIVITY_QUEUE) == 2, "the retried send enqueued a second copy"
+    [item] = store.claim_activities(T0, 5, 30, "w")
+    assert store.claim_activities(T0, 5, 30, "w") == []
+    assert store.count_messages(ACTIVITY_QUEUE) == 1, "the claim deleted the copy it did not hand out"
+    body = message_body(item, item.id, 0, store.large)  # type: ignore[arg-type]
+    store.complete_activity(item, Message("a", {"EventType": 5, "TaskScheduledId": 1}))
+    # a copy showing up after the work item finished (another process's outbox re-send, a
+    # copy that was hidden) is deleted by the next claim, not run again
+    other = azure_test_store(hub_name=store.hub_name, delete_hub_on_close=False)
+    try:
+        assert isinstance(other, AzureStore)
+        other.queues.resend(body, lambda _: 0.0)
+    finally:
+        other.close()
+    assert store.count_messages(ACTIVITY_QUEUE) == 1
+    assert store.claim_activities(T0, 5, 30, "w") == []
+    assert store.count_messages(ACTIVITY_QUEUE) == 0
+
+
+@pytest.mark.parametrize("backend", [pytest.param("azure", marks=_azure_marks())])
+def test_a_completed_work_item_whose_delete_fails_is_not_run_again(
+    proxied_store: tuple[AzureStore, FaultyProxy], backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, proxy = proxied_store
+    store.enqueue([work_item(1)])
+    [item] = store.claim_activities(T0, 5, 1, "w")  # hidden for 1 s
+    # the result is sent; the delete and both of the SDK's retries are reset
+    proxy.force("ok")
+    for _ in range(3):
+        proxy.force("reset")
+    with caplog.at_level(logging.WARNING, logger="durable_local.store"):
+        store.complete_activity(item, Message("a", {"EventType": 5, "TaskScheduledId": 1}))
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"activity work item {item.id} for a: its queue message could not be deleted yet")
+    assert store.count_messages(ACTIVITY_QUEUE) == 1
+    deadline = time.monotonic() + 10
+    while store.count_messages(ACTIVITY_QUEUE) and time.monotonic() < deadline:
+        assert store.claim_activities(T0, 5, 30, "w") == [], "the work item ran again"
+        time.sleep(0.2)  # its message shows again after 1 s, and the claim deletes it
+    assert store.count_messages(ACTIVITY_QUEUE) == 0
+
+
 @pytest.mark.timeout(1200)
 # both sizes are `slow` for now: under stalls an activity was seen to run twice without a logged
 # failed completion (its result dropped as a duplicate, its effects keyed): open, see the notes
@@ -81,8 +159,6 @@ def diagnose(store: Store, oid: str, caplog: pytest.LogCaptureFixture) -> str:
 async def test_network_faults_between_host_and_azurite(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, backend: str, n: int
 ) -> None:
-    from tests.azurite import shared_connection_string
-
     seed = int(os.environ.get("NET_SEED") or random.SystemRandom().randrange(1 << 30))
     ledger = tmp_path / "ledger.sqlite3"
     monkeypatch.setenv("R7_LEDGER", str(ledger))
