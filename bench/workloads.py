@@ -241,9 +241,9 @@ async def w11(cfg: Cfg, idle: float, samples: int) -> dict[str, Any]:
     async with host(cfg) as h:
         d = h.dispatcher
         marks: dict[str, float] = {}
-        inner_run, inner_notify = d._run_episode, h.ctx.notify
+        inner_run, inner_notify = d.episodes.result, h.ctx.notify
 
-        def run_episode(item: Any) -> bool:
+        def run_episode(item: Any) -> Any:
             marks.setdefault("dispatch", time.perf_counter())
             return inner_run(item)
 
@@ -251,7 +251,7 @@ async def w11(cfg: Cfg, idle: float, samples: int) -> dict[str, Any]:
             marks.setdefault("enqueue", time.perf_counter())
             inner_notify()
 
-        d._run_episode, h.ctx.notify = run_episode, notify  # type: ignore[method-assign]
+        d.episodes.result, h.ctx.notify = run_episode, notify  # type: ignore[method-assign]
         start(h, "chain", "0")  # warm
         await wait_done(h, 1)
         out = []

@@ -15,31 +15,26 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from durable_local.app_loader import HTTP_ACTIVITY
-from durable_local.bindings.runner import client_env
-from durable_local.engine.entity import run_entity_batch
-from durable_local.engine.episode import run_orchestration_episode
-from durable_local.engine.messages import (
-    activity_completed_message,
-    activity_failed_message,
-    task_failed_message,
-    terminate_message,
-)
-from durable_local.engine.result import EpisodeResult
-from durable_local.runtime import invoke
+from durable_local.runtime.activity_call import activity_result
 from durable_local.runtime.context import HostContext
 from durable_local.runtime.engine_options import engine_options
+from durable_local.runtime.episode_runner import NOT_RUN, CommitFailed, EpisodeRunner
 from durable_local.runtime.giveback import claim_backoff, give_back
 from durable_local.runtime.owners import claim_owner, make_owner, owned_by, owner_is_dead
 from durable_local.runtime.workers import WorkerError, WorkerProcesses
 from durable_local.runtime.writes import WriteBatcher
-from durable_local.store.base import ACTIVITY_QUEUE, ConflictError, Message, OrchestrationWorkItem, StoreError
-from durable_local.tools.observe import after_commit, after_episode
+from durable_local.store.base import (
+    ACTIVITY_QUEUE,
+    ORCHESTRATOR_QUEUE,
+    ConflictError,
+    Message,
+    OrchestrationWorkItem,
+    StoreError,
+)
 
 log = logging.getLogger("durable_local.dispatch")
 T = TypeVar("T")
@@ -70,6 +65,7 @@ class Dispatcher:
         self.max_orchestrations = max(1, settings.max_concurrent_orchestrations)
         self.max_activities = max(1, settings.max_concurrent_activities)
         self.options = engine_options(ctx.app.registry, settings)
+        self.episodes = EpisodeRunner(ctx, self.options)
         self._pool = ThreadPoolExecutor(
             max_workers=self.max_orchestrations + self.max_activities, thread_name_prefix="durable"
         )
@@ -86,7 +82,6 @@ class Dispatcher:
         self._act_running = 0
         self._act_idle = asyncio.Event()  # set while no activity runs in this host
         self._act_idle.set()
-        self._last_episode_seconds = 0.0  # how long the latest in-process episode took
         self._act_inflight: dict[int | None, Message] = {}  # activity message id -> the running item
         self._writes = WriteBatcher(ctx.store, self.run_sync, self._spawn)
         self._claim_numbers = itertools.count(1)
@@ -166,18 +161,21 @@ class Dispatcher:
         completions (W7: 140 episodes for 5,000 activities instead of 7), starving the very
         activities it waits for. Worker processes do not need this: replays run elsewhere
         while results pile up. Never delays an idle host (no activity running)."""
-        wait = min(self._last_episode_seconds, MAX_FAN_IN_WAIT)
+        wait = min(self.episodes.last_seconds, MAX_FAN_IN_WAIT)
         if self.workers is not None or self._act_idle.is_set() or wait < 0.001:
             return
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._act_idle.wait(), timeout=wait)
 
-    def _claim_or_next(self, claim: Callable[[], list[T]]) -> tuple[list[T], datetime | None]:
-        """Claim; if nothing was ready, also read when something will be (one pool job)."""
+    def _claim_or_next(self, claim: Callable[[], list[T]], limit: int) -> tuple[list[T], datetime | None]:
+        """Claim; if fewer than ``limit`` were ready (everything visible was taken), also read
+        when more will be, in the same pool job: the loop then sleeps instead of claiming again."""
         items = claim()
-        return items, (None if items else self.ctx.store.next_visible_time())
+        return items, (None if len(items) >= limit else self.ctx.store.next_visible_time())
 
-    async def _claim(self, what: str, claim: Callable[[str], list[T]]) -> tuple[list[T], datetime | None] | None:
+    async def _claim(
+        self, what: str, claim: Callable[[str], list[T]], limit: int
+    ) -> tuple[list[T], datetime | None] | None:
         """Claim under an owner id of its own (``claim_owner``); None if the store failed.
 
         A claim can fail after the store took the leases (a timeout whose write was applied):
@@ -185,7 +183,7 @@ class Dispatcher:
         are claimed again in the next cycle instead of after LEASE_SECONDS."""
         owner = claim_owner(self.owner, next(self._claim_numbers))
         try:
-            return await self.run_sync(lambda: self._claim_or_next(lambda: claim(owner)))
+            return await self.run_sync(lambda: self._claim_or_next(lambda: claim(owner), limit))
         except Exception as exc:
             log.warning("claiming %s failed (%s: %s); claiming again", what, type(exc).__name__, exc)
             release = getattr(self.ctx.store, "release_dead_leases", None)
@@ -215,29 +213,49 @@ class Dispatcher:
                 await self._orch_wake.wait()
                 continue
             await self._let_activities_run()
-            now = self.ctx.clock.now()
-            claimed = await self._claim(
-                "orchestration",
-                # _claim passes the owner id, the last argument of a claim
-                partial(self.ctx.store.claim_orchestrations, now, free, LEASE_SECONDS),
-            )
+            # a task of its own, so that stop() lets a claimed batch finish (the loop is cancelled)
+            cycle = asyncio.ensure_future(self._orchestration_cycle(free))
+            self._tasks.add(cycle)
+            cycle.add_done_callback(self._tasks.discard)
+            claimed = await asyncio.shield(cycle)
             if claimed is None:
                 failures += 1
                 await claim_backoff(failures)
                 continue
             failures = 0
-            items, next_at = claimed
-            for item in items:
-                if item.instance_id in self._inflight:
-                    # the lease expired under a long virtual-clock jump, or a restart replaced the
-                    # instance: this claim now holds the lease; run it right after the in-flight one
-                    # (dropping it would strand its messages until LEASE_SECONDS)
-                    self._deferred[item.instance_id] = item
-                    continue
-                self._inflight.add(item.instance_id)
-                self._spawn(self._episode(item))
-            if not items:
+            count, next_at = claimed
+            if count < free:
                 await self._sleep_until_work(self._orch_wake, next_at)
+
+    async def _orchestration_cycle(self, free: int) -> tuple[int, datetime | None] | None:
+        """Claim up to ``free`` instances and start (worker processes) or run (in-process, in
+        the claim's own pool job) their episodes; None if the claim failed, else how many
+        were claimed and when more work becomes visible."""
+        now = self.ctx.clock.now()
+        if self.workers is None:
+            # _claim passes the owner id, the last argument of a claim
+            claim: Any = partial(self.episodes.claim_and_run, now, free, LEASE_SECONDS, frozenset(self._inflight))
+        else:
+            claim = partial(self.ctx.store.claim_orchestrations, now, free, LEASE_SECONDS)
+        claimed = await self._claim("orchestration", claim, free)
+        if claimed is None:
+            return None
+        items, next_at = claimed
+        for item in items:
+            if self.workers is None:
+                item, outcome = item
+                if outcome is not NOT_RUN:
+                    self._episode_ended(item, outcome)
+                    continue
+            if item.instance_id in self._inflight:
+                # the lease expired under a long virtual-clock jump, or a restart replaced the
+                # instance: this claim now holds the lease; run it right after the in-flight one
+                # (dropping it would strand its messages until LEASE_SECONDS)
+                self._deferred[item.instance_id] = item
+                continue
+            self._inflight.add(item.instance_id)
+            self._spawn(self._episode(item))
+        return len(items), next_at
 
     async def _activity_loop(self) -> None:
         failures = 0  # failed claims in a row
@@ -251,6 +269,7 @@ class Dispatcher:
             claimed = await self._claim(
                 "activity",
                 partial(self.ctx.store.claim_activities, now, free, LEASE_SECONDS),
+                free,
             )
             if claimed is None:
                 failures += 1
@@ -270,7 +289,7 @@ class Dispatcher:
                 self._act_idle.clear()
                 self._act_inflight[msg.id] = msg
                 self._spawn(self._activity(msg))
-            if not work:
+            if len(work) < free:
                 await self._sleep_until_work(self._act_wake, next_at)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
@@ -279,68 +298,55 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
 
     # -- work --------------------------------------------------------------------------------------
-    def _run_episode(self, item: OrchestrationWorkItem) -> bool:
-        now: datetime = self.ctx.clock.now()
-        started = time.perf_counter()
-        if item.instance_id.startswith("@"):
-            result = run_entity_batch(item, now, self.options)
-        else:
-            result = run_orchestration_episode(item, now, self.options)
-        self._last_episode_seconds = time.perf_counter() - started
-        return self._commit_episode(item, result, self._last_episode_seconds)
-
-    async def _run_episode_in_worker(self, workers: WorkerProcesses, item: OrchestrationWorkItem) -> bool:
+    async def _run_episode_in_worker(self, workers: WorkerProcesses, item: OrchestrationWorkItem) -> frozenset[str]:
         started = time.perf_counter()
         result = await workers.episode(item, self.ctx.clock.now())
         seconds = time.perf_counter() - started
-        return await self._writes.write(lambda: self._commit_episode(item, result, seconds))
-
-    def _commit_episode(self, item: OrchestrationWorkItem, result: EpisodeResult, seconds: float) -> bool:
-        after_episode(item, result, seconds)  # parity warnings, trace links, spans
-        self._store_result(item, result, result.consumed)
-        after_commit(item, result)  # engine notes, entity operation failures, orchestration outcomes
-        return any(m.queue == ACTIVITY_QUEUE for m in result.outgoing)  # new activity work?
-
-    def _store_result(self, item: OrchestrationWorkItem, result: EpisodeResult, consumed: list[int]) -> None:
-        try:
-            self.ctx.store.commit_orchestration(
-                item,
-                instance=result.instance,
-                new_history=result.new_history,
-                replace_history=result.replace_history,
-                outgoing=result.outgoing,
-                consumed=consumed,
-            )
-        except (ConflictError, _CommitFailed):
-            raise
-        except Exception as exc:
-            raise _CommitFailed(exc) from exc
-
-    def _park(self, item: OrchestrationWorkItem, exc: BaseException, attempts: int) -> None:
-        """Terminate the instance instead of retrying a poison message forever (R14)."""
-        now = self.ctx.clock.now()
-        reason = f"poison message: the episode failed {attempts} times; last error: {type(exc).__name__}: {exc}"
-        term = terminate_message(item.instance_id, reason[:2000], now)
-        term.id = -1
-        result = run_orchestration_episode(replace(item, messages=[term]), now, self.options)
-        self._store_result(item, result, [m.id for m in item.messages if m.id is not None])
-        log.error("%s: parked after %d failed episodes (terminated: %s)", item.instance_id, attempts, reason[:300])
+        return await self._writes.write(lambda: self.episodes.commit(item, result, seconds))
 
     async def _episode(self, item: OrchestrationWorkItem) -> None:
+        """One episode on its own: in a worker process, or a deferred one in this process."""
         try:
-            if self.workers is None:
-                sent = await self.run_sync(lambda: self._run_episode(item))
-            else:
-                sent = await self._run_episode_in_worker(self.workers, item)
-            # wake only the loops that have new work: the orchestration loop always (a slot
-            # freed up; new orchestrator messages or timers), the activity loop if we sent any
+            outcome: Any
+            try:
+                if self.workers is None:
+                    outcome = await self.run_sync(partial(self.episodes.run, item))
+                else:
+                    outcome = await self._run_episode_in_worker(self.workers, item)
+            except Exception as exc:
+                outcome = exc
+            self._orch_wake.set()  # a slot freed up
+            await self._after_episode(item, outcome)
+        finally:
+            self._inflight.discard(item.instance_id)
+            deferred = self._deferred.pop(item.instance_id, None)
+            if deferred is not None and not self._stopping:
+                self._inflight.add(deferred.instance_id)
+                self._spawn(self._episode(deferred))
+
+    def _episode_ended(self, item: OrchestrationWorkItem, outcome: Any) -> None:
+        """After an in-process episode: wake the loops it gave work; a failure is handled
+        in a task of its own (it waits for the store)."""
+        if isinstance(outcome, Exception):
+            self._spawn(self._after_episode(item, outcome))
+            return
+        if ORCHESTRATOR_QUEUE in outcome:
             self._orch_wake.set()
-            if sent:
+        if ACTIVITY_QUEUE in outcome:
+            self._act_wake.set()
+
+    async def _after_episode(self, item: OrchestrationWorkItem, outcome: Any) -> None:
+        """``outcome``: the queues the committed episode sent to, or what it raised."""
+        if not isinstance(outcome, Exception):
+            if ACTIVITY_QUEUE in outcome:  # wake the activity loop only if there is new work
                 self._act_wake.set()
+            return
+        try:
+            raise outcome
         except ConflictError as exc:
             log.warning("%s: commit rejected (%s); messages stay queued", item.instance_id, exc)
             self._orch_wake.set()
-        except _CommitFailed as failed:
+        except CommitFailed as failed:
             # the store failed, not the episode: nothing about the messages is poisonous, so
             # they are claimed again at once (if the commit was in fact applied, the lease is
             # gone and the abandon does nothing; the replay would drop the duplicates anyway)
@@ -353,7 +359,7 @@ class Dispatcher:
             attempts = max((m.dequeue_count for m in item.messages), default=0) + 1
             if attempts >= MAX_EPISODE_ATTEMPTS and not item.instance_id.startswith("@"):
                 try:
-                    await self.run_sync(partial(self._park, item, exc, attempts))
+                    await self.run_sync(partial(self.episodes.park, item, exc, attempts))
                     self.notify()
                     return
                 except Exception:
@@ -364,45 +370,11 @@ class Dispatcher:
                 f"{item.instance_id}'s messages", lambda: self.ctx.store.abandon_orchestration(item, delay)
             )
             self.notify()
-        finally:
-            self._inflight.discard(item.instance_id)
-            deferred = self._deferred.pop(item.instance_id, None)
-            if deferred is not None and not self._stopping:
-                self._inflight.add(deferred.instance_id)
-                self._spawn(self._episode(deferred))
 
     async def _activity(self, msg: Message) -> None:
-        payload = msg.payload
-        name = str(payload.get("name", ""))
+        name = str(msg.payload.get("name", ""))
         try:
-            try:
-                if name == HTTP_ACTIVITY:
-                    request = _http_request_from_input(payload.get("input"))
-                    result_text: str | None = await invoke.call_http_activity(request)
-                elif self.workers is not None:
-                    status, text, details = await self.workers.activity(
-                        name, payload.get("input"), client_env(self.ctx), msg.target
-                    )
-                    if status != "ok":
-                        assert text is not None
-                        raise _ReportedFailure(text, details)
-                    result_text = text
-                else:
-                    info = self.ctx.app.registry.activity(name)
-                    if info is None:  # disabled: the orchestration sees a failed task, as in the extension
-                        raise _ReportedFailure(self.options.missing_function_message("activity", name), "")
-                    result_text = await invoke.call_activity(
-                        info, payload.get("input"), self.run_sync, client_env(self.ctx), msg.target
-                    )
-                result = activity_completed_message(msg, result_text, self.ctx.clock.now())
-            except WorkerError:
-                raise  # the worker process died: retry the activity (below), it did not fail
-            except _ReportedFailure as failure:  # formatted by the worker process
-                log.info("activity %s for %s failed: %s", name, msg.target, failure.reason)
-                result = task_failed_message(msg, failure.reason, failure.details, self.ctx.clock.now())
-            except Exception as exc:  # the user's failure becomes TaskFailed, as in the extension
-                log.info("activity %s for %s failed: %s: %s", name, msg.target, type(exc).__name__, exc)
-                result = activity_failed_message(msg, exc, self.ctx.clock.now())
+            result = await activity_result(self.ctx, self.options, self.workers, self.run_sync, msg)
             await self._writes.write(lambda: self.ctx.store.complete_activity(msg, result))
             self._orch_wake.set()  # the result is an orchestrator message
         except Exception as exc:
@@ -421,32 +393,3 @@ class Dispatcher:
             self._act_inflight.pop(msg.id, None)
             if self._act_running == self.max_activities - 1:
                 self._act_wake.set()  # the loop was waiting for a free slot
-
-
-class _CommitFailed(Exception):
-    """The store failed to commit an episode (the cause is chained); not a ConflictError."""
-
-
-class _ReportedFailure(Exception):
-    """An activity failure a worker process already turned into (Reason, Details)."""
-
-    def __init__(self, reason: str, details: str) -> None:
-        super().__init__(reason)
-        self.reason, self.details = reason, details
-
-
-def _http_request_from_input(input_value: Any) -> dict[str, Any]:
-    """The HttpActivity input is the action's httpRequest object (possibly as JSON text)."""
-    import json
-
-    value = input_value
-    for _ in range(3):
-        if isinstance(value, str):
-            value = json.loads(value)
-        elif isinstance(value, list) and value:
-            value = value[0]
-        else:
-            break
-    if not isinstance(value, dict) or "uri" not in value:
-        raise ValueError("call_http request has no 'uri'")
-    return value

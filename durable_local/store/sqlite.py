@@ -108,7 +108,7 @@ class SqliteStore(SqliteHostState):
         """One write transaction: BEGIN IMMEDIATE takes the write lock up front, so the
         checks we make inside cannot be invalidated by another writer before COMMIT.
 
-        ``durable=False`` (lease claims only) commits without an fsync: in WAL mode the next
+        ``durable=False`` (lease claims, activity results) commits without an fsync: in WAL mode the next
         durable commit's fsync covers those frames too, and a claim lost in a crash is
         harmless (the lease would have to expire or be released anyway; at-least-once)."""
         if self._batch_owner == threading.get_ident():
@@ -468,7 +468,10 @@ class SqliteStore(SqliteHostState):
     def complete_activity(self, item: Message, result: Message) -> None:
         rows = sch.prepare([result])
         ids: list[tuple[Message, int]] = []
-        with self._tx() as c:
+        # No fsync of its own: nothing depends on the result until the episode that consumes it
+        # commits, durably, and that fsync of the WAL covers this earlier commit too. A power
+        # loss in between loses only the completion: the activity runs again (at-least-once).
+        with self._tx(durable=False) as c:
             # no row: completed before (at-least-once delivery), so write nothing
             if c.execute(f"DELETE FROM messages WHERE id = ? AND queue = '{ACTIVITY_QUEUE}'", (item.id,)).rowcount:
                 ids = self._insert(c, rows)

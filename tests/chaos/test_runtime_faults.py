@@ -18,6 +18,7 @@ import pytest
 
 from durable_local.engine.events import EventType, parse_timestamp
 from durable_local.runtime import dispatcher as dispatcher_module
+from durable_local.runtime import episode_runner
 from durable_local.runtime.clock import VirtualClock
 from durable_local.testing import HostHarness, running_host
 from durable_local.testing.faults import FaultInjected, assert_clean, history_lint
@@ -144,7 +145,7 @@ async def test_r8_no_oversell_100_concurrent_reservations_on_stock_50(
     active: Counter[str] = Counter()
     peak: Counter[str] = Counter()
     lock = threading.Lock()
-    original = dispatcher_module.run_entity_batch
+    original = episode_runner.run_entity_batch
 
     def observed(item: Any, now: Any, options: Any) -> Any:
         with lock:
@@ -157,7 +158,7 @@ async def test_r8_no_oversell_100_concurrent_reservations_on_stock_50(
             with lock:
                 active[item.instance_id] -= 1
 
-    monkeypatch.setattr(dispatcher_module, "run_entity_batch", observed)
+    monkeypatch.setattr(episode_runner, "run_entity_batch", observed)
     sku = "SKU-R8"
     async with running_host(REPO, store="sqlite", data_dir=env / "d") as h:
         await set_stock(h.session, h.base_url, sku, 50)
@@ -256,7 +257,7 @@ async def _timer_created(h: HostHarness, oid: str) -> bool:
 async def test_r14_poison_message_backs_off_then_parks_without_starving_others(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = dispatcher_module.run_orchestration_episode
+    original = episode_runner.run_orchestration_episode
     attempts: list[float] = []
 
     def crashing(item: Any, now: Any, options: Any) -> Any:
@@ -265,7 +266,7 @@ async def test_r14_poison_message_backs_off_then_parks_without_starving_others(
             raise RuntimeError("this message always crashes its handler")
         return original(item, now, options)
 
-    monkeypatch.setattr(dispatcher_module, "run_orchestration_episode", crashing)
+    monkeypatch.setattr(episode_runner, "run_orchestration_episode", crashing)
 
     async def run_orders(h: HostHarness, prefix: str, n: int) -> float:
         t0 = time.monotonic()
