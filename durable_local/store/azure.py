@@ -328,8 +328,8 @@ class AzureStore(EpisodeMixin, ActivityMixin, AzureHostState):
                 time.sleep(0.05 * attempt)
 
     def get_instance(self, instance_id: str) -> InstanceRecord | None:
-        with self._errors(f"read instance {instance_id!r}"):
-            return self._record(instance_id, self.tables.get_row(key_of(instance_id)))
+        with self._errors(f"read instance {instance_id!r}"):  # the sentinel: the row may lag (azure_tables.py)
+            return self._record(instance_id, self.tables.read_record(key_of(instance_id)))
 
     def get_history(self, instance_id: str) -> list[dict[str, Any]]:
         key = key_of(instance_id)

@@ -4,8 +4,9 @@ A mixin of ``AzureStore`` (azure.py), split out to keep modules small. Claim: re
 control queues' visible messages into the held registry, group the due ones by instance in
 order of their oldest message, and lease each instance by writing its sentinel If-Match.
 Commit: one transaction (history rows + sentinel with the record and the outbox) If-Match
-the claim's ETag, then project the Instances row, send the outbox, delete the consumed
-messages and mark the outbox sent. See azure_tables.py for why that order is safe.
+the claim's ETag, then project the Instances row, send the outbox and delete the consumed
+messages; the next claim's lease write marks the outbox sent. See azure_tables.py for why
+that order is safe.
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ class EpisodeMixin:
             if s.lease_token and s.lease_expires > to_us(now):
                 return None  # leased by another process: its messages stay hidden with us
             leased = replace(s, lease_token=token, lease_owner=owner, lease_expires=to_us(expires))
+            if s.outbox_sent:  # our last commit sent it: this write says so
+                leased = replace(leased, outbox_pending=False, outbox=[], outbox_sent=False)
             try:
                 leased = self.tables.write_sentinel(leased, f"{key.replace('%', '_')}/outbox-{token}.json.gz")
                 break
@@ -222,7 +225,7 @@ class EpisodeMixin:
             ]
             if instance is not None and cols is not None:
                 instance.etag = counter
-                first.append(lambda: self.tables.project(key, cols, counter))
+                first.append(lambda: self.tables.project_visible(key, s.record, cols, counter, s.counter))
                 if replace_history and s.history_count > new.history_count:
                     first.append(lambda: self.tables.delete_rows(key, new.history_count))
             self._run(first)
@@ -232,14 +235,10 @@ class EpisodeMixin:
             then: list[Callable[[], object]] = [
                 partial(self.queues.delete, h) for h in held if h and h.msg.target == item.instance_id
             ]
-            cleared: list[Sentinel | None] = [new]
-            if new.outbox_pending:
-                then.append(lambda: cleared.__setitem__(0, self.tables.clear_outbox(new)))
             self._run(then)
-            if cleared[0] is not None and instance is not None:
-                self.tables.remember(cleared[0], (claim.history if not replace_history else []) + events)
-            else:
-                self.tables.forget(key)
+            # the outbox is out: the next claim's lease write clears it
+            history = claim.history if instance is None else (claim.history if not replace_history else []) + events
+            self.tables.remember(replace(new, outbox_sent=new.outbox_pending), history)
             self._end_claim(claim)
 
     def _run(self, tasks: list[Callable[[], object]]) -> None:

@@ -12,12 +12,18 @@ instance, as in DurableTask.AzureStorage, and more:
   purged or repaired meanwhile, fails with 412 and writes nothing.
 - ``InstanceEtag`` plus a copy of the Instances-row columns: the instance record is written
   in the same entity-group transaction as the history, so the commit is atomic even though
-  the Instances table is a different table. The Instances row is then *projected* from it
-  (written only if its ``Etag`` counter is older), so tools see DTFx's layout, and a crash
-  between the two writes is repaired by the next write of the instance.
+  the Instances table is a different table, and ``get_instance`` reads it from here. The
+  Instances row is then *projected* from it (written only if its ``Etag`` counter is older),
+  so tools and queries see DTFx's layout, and a crash between the two writes is repaired by
+  the next write of the instance. A commit that changes nothing but ``LastUpdatedTime`` (and
+  the counter) skips the projection (``project_visible``): a running instance's row shows
+  the time of its last visible change (status, custom status, input, output, state).
 - ``Outbox`` / ``OutboxPending``: the messages a commit must send. They are sent after the
   transaction; if the process dies before that, the next claim of the instance sends them
-  again (at-least-once; the engine drops duplicates).
+  again (at-least-once; the engine drops duplicates). The process that sent them does not
+  write the row again to say so: its next claim of the instance, which writes the row anyway
+  (the lease), clears the outbox in that same write (``Sentinel.outbox_sent``). Another
+  process, or this one after a restart, finds it pending and sends it again.
 """
 
 from __future__ import annotations
@@ -58,6 +64,9 @@ class Sentinel:
     outbox_pending: bool = False
     outbox: list[str] = field(default_factory=list)
     record: dict[str, Any] | None = None  # Instances-row columns, when the instance has a record
+    # not stored: this process sent the pending outbox after writing this row (so the next
+    # write may clear it instead of sending it again)
+    outbox_sent: bool = False
 
 
 def _int(value: Any) -> int:
@@ -76,6 +85,8 @@ class Tables:
         self.instances = instances
         self._large = large
         self._row_etags: dict[str, tuple[int, str | None]] = {}  # projection cache: key -> (counter, etag)
+        # key -> the latest counter whose record the row shows, but for LastUpdatedTime and Etag
+        self._row_synced: dict[str, int] = {}
         self._cache: OrderedDict[str, tuple[Sentinel, list[dict[str, Any]]]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -186,19 +197,6 @@ class Tables:
             raise
         return replace(s, etag=meta["etag"])
 
-    def clear_outbox(self, s: Sentinel) -> Sentinel | None:
-        """Best effort: mark the outbox sent (a lost race just means a resend later)."""
-        e = {"PartitionKey": s.key, "RowKey": SENTINEL, "OutboxPending": False, "Outbox": "", "OutboxBlobName": ""}
-        try:
-            meta = self.history.update_entity(
-                e, mode=UpdateMode.MERGE, etag=s.etag, match_condition=MatchConditions.IfNotModified
-            )
-        except HttpResponseError as exc:
-            if not _stale(exc):
-                raise
-            return None
-        return replace(s, etag=meta["etag"], outbox_pending=False, outbox=[])
-
     # -- what we last wrote, per instance (saves the reads of the next claim) -------------------
     def remember(self, s: Sentinel, history: list[dict[str, Any]]) -> None:
         """Cache the sentinel we just wrote and the history it covers. A claim tries its
@@ -279,12 +277,30 @@ class Tables:
         for e in rows:
             yield dict(e)
 
+    def read_record(self, key: str) -> dict[str, Any] | None:
+        """The instance's record columns as the sentinel holds them (None: no record)."""
+        try:
+            e = self.history.get_entity(key, SENTINEL, select=["HasInstance", *RECORD_COLUMNS])
+        except ResourceNotFoundError:
+            return None
+        return {c: e[c] for c in RECORD_COLUMNS if e.get(c) is not None} if e.get("HasInstance") else None
+
     def delete_row(self, key: str) -> None:
         self._row_etags.pop(key, None)
+        self._row_synced.pop(key, None)
         try:
             self.instances.delete_entity(key, "")
         except ResourceNotFoundError:
             pass
+
+    def project_visible(self, key: str, old: dict[str, Any] | None, cols: dict[str, Any], counter: int,
+                        previous: int) -> None:  # fmt: skip
+        """Project ``cols`` (counter ``counter``), unless the row already shows the previous
+        record (``old``, counter ``previous``) and only the time and the counter changed."""
+        if old is not None and self._row_synced.get(key) == previous and _same_but_time(old, cols):
+            self._row_synced[key] = counter
+            return
+        self.project(key, cols, counter)
 
     def project(self, key: str, cols: dict[str, Any], counter: int, *, fresh: bool = False) -> None:
         """Write the Instances row unless a newer one (higher ``Etag``) is already there.
@@ -294,6 +310,7 @@ class Tables:
             try:
                 meta = self.instances.create_entity(entity)
                 self._row_etags[key] = (counter, meta["etag"])
+                self._row_synced[key] = counter
                 return
             except ResourceExistsError:
                 pass  # left over, or a racing projection: compare counters below
@@ -311,15 +328,23 @@ class Tables:
                         meta = self.instances.create_entity(entity)
                     else:
                         if _int(current.get("Etag")) >= counter:
-                            return
+                            return  # a newer record is there: it is not ours to say which
                         self._row_etags[key] = (_int(current.get("Etag")), current.metadata["etag"])
                         continue
                 self._row_etags[key] = (counter, meta["etag"])
+                self._row_synced[key] = counter
                 return
             except HttpResponseError as exc:
                 if not _stale(exc):
                     raise
                 self._row_etags.pop(key, None)
+                self._row_synced.pop(key, None)
+
+
+def _same_but_time(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """The two records differ at most in LastUpdatedTime and Etag (what every commit bumps)."""
+    skip = ("LastUpdatedTime", "Etag")
+    return {k: v for k, v in old.items() if k not in skip} == {k: v for k, v in new.items() if k not in skip}
 
 
 def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

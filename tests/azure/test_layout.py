@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
-from storekit import T0, FakeClock, claim_one, create, episode, hist, raised, work
+from storekit import T0, FakeClock, at, claim_one, create, episode, hist, raised, work
 
 from durable_local.store.azure import AzureStore
 from durable_local.store.azure_codec import LARGE_BYTES, fnv1a32, key_of, partition_of, queue_prefix, table_prefix
@@ -60,7 +60,12 @@ def test_history_rows_are_hex_sequenced_with_a_sentinel(store: AzureStore, conn:
     assert first["_Timestamp"] == "2024-01-01T00:00:00.0000000Z" and json.loads(first["EventJson"]) == hist(0)
     sentinel = rows["sentinel"]
     assert sentinel["HistoryCount"] == 11 and sentinel["InstanceEtag"] == 2 and sentinel["LeaseToken"] == ""
-    assert sentinel["OutboxPending"] is False
+    # the outbox was sent; the row says so at the next write (the next claim's lease)
+    assert sentinel["OutboxPending"] is True and len(json.loads(sentinel["Outbox"])) == 1
+    store.enqueue([raised("h", 1)])
+    claim_one(store, at(1))
+    sentinel = table.get_entity("h", "sentinel")
+    assert sentinel["OutboxPending"] is False and sentinel["LeaseToken"] != ""
 
 
 def test_rows_past_the_sentinel_count_are_ignored(store: AzureStore, conn: str) -> None:

@@ -114,6 +114,11 @@ def test_a_work_item_sent_twice_after_a_lost_reply_runs_once(
     assert store.count_messages(ACTIVITY_QUEUE) == 1, "the claim deleted the copy it did not hand out"
     body = message_body(item, item.id, 0, store.large)  # type: ignore[arg-type]
     store.complete_activity(item, Message("a", {"EventType": 5, "TaskScheduledId": 1}))
+    # the outbox recovery of the episode that sent it (its commit reported a failure after
+    # the send) sends nothing: the work item is done
+    store.queues.resend(body, lambda _: 0.0)
+    assert store.count_messages(ACTIVITY_QUEUE) == 0
+    assert store.claim_activities(T0, 5, 30, "w") == []
     # a copy showing up after the work item finished (another process's outbox re-send, a
     # copy that was hidden) is deleted by the next claim, not run again
     other = azure_test_store(hub_name=store.hub_name, delete_hub_on_close=False)
@@ -188,6 +193,7 @@ async def test_network_faults_between_host_and_azurite(
     rng = random.Random(seed)
     orders = {f"net-{i:03d}": {"sku": rng.choice(SKUS), "units": rng.randint(1, 3), "amount": 100} for i in range(n)}
     caplog.set_level(logging.INFO, logger="durable_local")
+    caplog.set_level(logging.DEBUG, logger="durable_local.store")  # duplicate copies deleted
     started = time.monotonic()
     try:
         async with running_host(R7_APP, store=backend, data_dir=tmp_path / "d", store_factory=factory) as h:
@@ -254,6 +260,13 @@ async def test_network_faults_between_host_and_azurite(
     noisy = [r for r in records if r.levelno >= logging.WARNING and (r.exc_info or "\n" in r.getMessage())]
     assert not noisy, [f"{r.name}: {r.getMessage()[:200]}" for r in noisy[:5]]
     errors = Counter(r.levelname for r in records if r.levelno >= logging.WARNING)
+    for activity, key in again:  # why each re-run happened: the failed writes logged for it
+        oid = key.rsplit(":", 1)[0]
+        print(f"\n{activity} {key} ran {runs[(activity, key)]} times; " + "; ".join(
+            r.getMessage()[:200] for r in records
+            if r.levelno >= logging.WARNING and (m := FAILED_WRITE.match(r.getMessage())) and oid in m.groups()
+        ))
+    duplicates = sum(r.getMessage().startswith("deleting a duplicate") for r in records)
     injected = sum(proxy.injected.values())
     assert injected > 0
     print(
@@ -261,5 +274,6 @@ async def test_network_faults_between_host_and_azurite(
         f"{dict(proxy.injected)}; starts answered {dict(answers)}; {n}/{n} completed, recovered "
         f"{recovered:.1f} s after healing ({time.monotonic() - started:.0f} s wall in all); activity executions "
         f"{sum(runs.values())} for {len(runs)} steps ({len(again)} run again after a logged failed write); "
+        f"{duplicates} duplicate queue messages deleted; "
         f"log lines >= WARNING {dict(errors)}, all one line without traceback"
     )
