@@ -50,7 +50,7 @@ MAX_BACKOFF_SECONDS = 60.0
 # Entities are not parked (their callers wait on them); they keep backing off.
 MAX_EPISODE_ATTEMPTS = 10
 # In-process, the longest an orchestration claim waits for running activities to finish first
-# (see Dispatcher._let_activities_run).
+# (see ActivitySlots.let_run).
 MAX_FAN_IN_WAIT = 0.25
 
 
@@ -81,6 +81,7 @@ class Dispatcher:
         # items claimed while an episode of the same instance was still running: their claim took
         # the lease over (so the running commit will fail); they run as soon as it ends
         self._deferred: dict[str, OrchestrationWorkItem] = {}
+        self._cycling = False  # an orchestration claim (in-process: with its episodes) in flight
         self._writes = WriteBatcher(ctx.store, self.run_sync, self._spawn)
         self._claim_numbers = itertools.count(1)
 
@@ -98,6 +99,10 @@ class Dispatcher:
             self._wake_all()
         else:
             loop.call_soon_threadsafe(self._wake_all)
+
+    def busy(self) -> bool:
+        """Whether an episode, an activity or an in-process claim job is in flight (tests)."""
+        return bool(self._inflight or self._deferred or self._acts.running or self._cycling)
 
     def _wake_all(self) -> None:
         self._orch_wake.set()
@@ -152,19 +157,6 @@ class Dispatcher:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- loops -----------------------------------------------------------------------------------
-    async def _let_activities_run(self) -> None:
-        """In-process only: while activities run, wait up to the last episode's duration
-        (at most MAX_FAN_IN_WAIT) before claiming. The SDK's replay and the activities share
-        one GIL here; claiming at once re-ran a wide fan-in's whole history for every few
-        completions (W7: 140 episodes for 5,000 activities instead of 7), starving the very
-        activities it waits for. Worker processes do not need this: replays run elsewhere
-        while results pile up. Never delays an idle host (no activity running)."""
-        wait = min(self.episodes.last_seconds, MAX_FAN_IN_WAIT)
-        if self.workers is not None or self._acts.idle.is_set() or wait < 0.001:
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._acts.idle.wait(), timeout=wait)
-
     def _claim_or_next(self, claim: Callable[[], S], limit: int) -> tuple[S, datetime | None]:
         """Claim; if fewer than ``limit`` were ready (everything visible was taken), also read
         when more will be, in the same pool job: the loop then sleeps instead of claiming again."""
@@ -208,11 +200,13 @@ class Dispatcher:
             if free <= 0:  # every slot busy: an episode ending wakes us
                 await self._orch_wake.wait()
                 continue
-            await self._let_activities_run()
+            if self.workers is None:  # in-process: replays and activities share one GIL
+                await self._acts.let_run(min(self.episodes.last_seconds, MAX_FAN_IN_WAIT))
             # a task of its own, so that stop() lets a claimed batch finish (the loop is cancelled)
             cycle = asyncio.ensure_future(self._orchestration_cycle(free))
             self._tasks.add(cycle)
-            cycle.add_done_callback(self._tasks.discard)
+            cycle.add_done_callback(self._cycle_done)
+            self._cycling = True
             claimed = await asyncio.shield(cycle)
             if claimed is None:
                 failures += 1
@@ -222,6 +216,10 @@ class Dispatcher:
             count, next_at = claimed
             if count < free:
                 await self._sleep_until_work(self._orch_wake, next_at)
+
+    def _cycle_done(self, cycle: asyncio.Task[Any]) -> None:
+        self._tasks.discard(cycle)
+        self._cycling = False
 
     async def _orchestration_cycle(self, free: int) -> tuple[int, datetime | None] | None:
         """Claim up to ``free`` instances and start (worker processes) or run (in-process, in
