@@ -114,7 +114,7 @@ def stuck_work(store: AmbiguousStore) -> list[str]:
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize(("backend", "n"), cases())
 async def test_r3_ambiguous_store_outcomes(env: Path, backend: str, n: int) -> None:
-    seed = int(os.environ.get("R3_SEED") or random.SystemRandom().randrange(1 << 30))
+    seed = int(os.environ.get("R3_SEED") or 16)  # fixed: CI runs the same faults each time
     rng = random.Random(seed)
     orders, lines = order_mix(n, SKUS, rng, prefix=f"r3-{backend}")
     stock = dict.fromkeys(SKUS, n)  # about 0.9 n units are ordered per SKU: a few orders run short
