@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from durable_local.app_loader import HostSettings, Registry
+from durable_local.engine import sdk_timestamps
 from durable_local.engine.options import EngineOptions
 from durable_local.engine.session_guard import make_sessions
 from durable_local.runtime import invoke
@@ -18,6 +19,7 @@ def engine_options(registry: Registry, settings: HostSettings | None = None) -> 
     """Lookups into the app, and its host.json settings with the extended-session cache they
     ask for (every process that runs episodes has its own)."""
     settings = settings or HostSettings()
+    sdk_timestamps.install()  # every process that replays: the SDK parses host timestamps fast
 
     def resolve_orchestrator(name: str) -> Callable[[str], Any] | None:
         info = registry.orchestrator(name)

@@ -179,6 +179,8 @@ class Queues:
     def resend(self, text: str, delay_for: Any) -> None:
         """Send a stored body again (outbox recovery); ``delay_for(visible_at)`` gives the delay."""
         msg = body_message(text, self._large)
+        if self.finished(msg.id):  # type: ignore[arg-type]
+            return  # it went out and was done with here: a copy would run its activity again
         qname = self.qname_for(msg.queue, msg.target)
         hide = self._hide_sent(qname, msg.queue, delay_for(msg.visible_at))
         sent = self._clients[qname].send_message(text, visibility_timeout=hide, time_to_live=-1)

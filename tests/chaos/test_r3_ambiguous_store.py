@@ -4,9 +4,9 @@ of orders runs on the in-process host under the virtual clock.
 
 Figures: every order terminal; the ledger invariants of R1 (no double reservation or charge,
 stock = initial - committed, nothing reserved by a finished order); no ExecutionStarted
-duplicated (history lint); no instance or activity whose work a fault disrupted waits more
-than three claim cycles before it is claimed again. A claim cycle is one virtual second
-after the host went idle (see ``drive``).
+duplicated (history lint); no instance or activity whose work a fault disrupted is passed
+over by more than three claims before it is claimed again: claims of its kind that had room
+for it while it was due (``AmbiguousStore``; the figure holds on a host that never idles).
 
 Sampled sizes run in ``make test``; the catalogue's sizes (500 orders on memory and SQLite,
 100 on Azurite) are marked slow:
@@ -19,6 +19,7 @@ import json
 import os
 import random
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import pytest
 
 from durable_local.runtime.clock import VirtualClock
 from durable_local.store import open_store
-from durable_local.store.base import TERMINAL_STATES, Store
+from durable_local.store.base import ACTIVITY_QUEUE, TERMINAL_STATES, Message, Store, StoreError
 from durable_local.testing import HostHarness, running_host
 from durable_local.testing.ambiguous import AmbiguousStore
 from durable_local.testing.faults import assert_clean
@@ -113,7 +114,7 @@ def stuck_work(store: AmbiguousStore) -> list[str]:
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize(("backend", "n"), cases())
 async def test_r3_ambiguous_store_outcomes(env: Path, backend: str, n: int) -> None:
-    seed = int(os.environ.get("R3_SEED") or random.SystemRandom().randrange(1 << 30))
+    seed = int(os.environ.get("R3_SEED") or 16)  # fixed: CI runs the same faults each time
     rng = random.Random(seed)
     orders, lines = order_mix(n, SKUS, rng, prefix=f"r3-{backend}")
     stock = dict.fromkeys(SKUS, n)  # about 0.9 n units are ordered per SKU: a few orders run short
@@ -122,7 +123,7 @@ async def test_r3_ambiguous_store_outcomes(env: Path, backend: str, n: int) -> N
 
     def factory(clock: VirtualClock) -> Store:
         nonlocal wrapped
-        wrapped = AmbiguousStore(real_store(backend, env / "d", clock), seed)
+        wrapped = AmbiguousStore(real_store(backend, env / "d", clock), seed, clock=clock.now)
         return wrapped  # type: ignore[return-value]
 
     started = time.monotonic()
@@ -144,6 +145,7 @@ async def test_r3_ambiguous_store_outcomes(env: Path, backend: str, n: int) -> N
         stuck = stuck_work(store)
         assert not stuck, f"stuck: {stuck[:10]}; {context}"
         assert store.max_wait <= MAX_WAIT_CYCLES, f"{context}; longest: {store.long_waits[:5]}"
+        assert sum(store.waits.values()) > 0, f"no disrupted work was measured; {context}"
         injected = sum(store.timeouts.values()) + sum(store.applied.values())
         assert injected > 0, context
         outcomes: dict[str, int] = {}
@@ -160,3 +162,36 @@ async def test_r3_ambiguous_store_outcomes(env: Path, backend: str, n: int) -> N
         f"lost reply); ledger + history lint clean; by method: before={dict(store.timeouts)} "
         f"after={dict(store.applied)}"
     )
+
+
+class _LosingStore:
+    """A store that loses given-back work: its claims never return anything."""
+
+    def claim_activities(self, now: datetime, limit: int, lease_seconds: float, owner: str) -> list[Message]:
+        return []
+
+    def complete_activity(self, item: Message, result: Message) -> None:
+        pass
+
+    def abandon_activity(self, item: Message, delay_seconds: float = 0.0) -> None:
+        pass
+
+
+def test_the_stuck_figure_counts_claims_with_room_that_pass_given_back_work_over() -> None:
+    t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    now = [t0]
+    store = AmbiguousStore(_LosingStore(), 0, timeout_rate=1.0, applied_rate=0.0,  # type: ignore[arg-type]
+                           methods={"complete_activity"}, clock=lambda: now[0])  # fmt: skip
+    item = Message("i", {"Name": "act", "TaskId": 1}, ACTIVITY_QUEUE, id=7)
+    store.enabled = True
+    with pytest.raises(StoreError):
+        store.complete_activity(item, Message("i", {"EventType": 5}))  # the completion never happened
+    store.abandon_activity(item, 2.0)  # given back, due in 2 s
+    store.claim_activities(t0 + timedelta(seconds=1), 5, 30, "w")  # room, but not due yet
+    assert store.max_wait == 0 and list(store.still_disrupted()) == ["a|i|7"]
+    now[0] = t0 + timedelta(seconds=2)
+    for _ in range(4):
+        store.claim_activities(now[0], 5, 30, "w")  # due and room: passed over
+    store._claimed_again("a|i|7", store._disrupted.pop("a|i|7"))  # as a claim taking it would
+    assert store.max_wait == 4 and store.waits == {4: 1}
+    assert store.wait_percentiles() == {"p50": 4, "p90": 4, "p99": 4, "max": 4}
