@@ -208,7 +208,8 @@ async def test_network_faults_between_host_and_azurite(
                     if code in (202, 409):
                         break
                     assert code in (500, 503), code
-            faulty_until = time.monotonic() + 15  # faults on while (at most) half of the orders finish
+            # faults on while (at most) half of the orders finish, for at most 10 s (15 s at full size)
+            faulty_until = time.monotonic() + (10 if n <= 10 else 15)
             while time.monotonic() < faulty_until:
                 await host_idle(h, counting.empty_claims, timeout=2)
                 h.clock_advance(seconds=1)
