@@ -39,13 +39,15 @@ from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 
+from .azure_loopback import LoopbackConnections
+
 POOL_SIZE = 64
 # Retries of a failed call (connection reset, reply lost or past the read timeout, 5xx). The
 # queue and blob clients would wait 15 s, then 18 s (a default made for throttled accounts),
 # stalling a claim or a commit that long for one lost reply; the table client waits 0.8 s,
 # then 1.6 s. Queue and blob calls here wait about 1 s, then 3 s.
 RETRY_TOTAL = 2
-QUEUE_BLOB_RETRY = {"initial_backoff": 1, "increment_base": 2, "random_jitter_range": 0.5}
+QUEUE_BLOB_RETRY: dict[str, Any] = {"initial_backoff": 1, "increment_base": 2, "random_jitter_range": 0.5}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 _STATUS = re.compile(rb"^HTTP/1\.[01] (\d{3})")
 # One operation of an entity-group transaction, as TableClient.submit_transaction takes it:
@@ -61,7 +63,18 @@ def is_loopback(url: str) -> bool:
 class _LoopbackSession(requests.Session):
     """For loopback endpoints: no environment settings (proxy variables, .netrc), no cookies,
     and the request prepared directly (``Session.request`` merges session defaults, cookie
-    jars, hooks and the environment first: a third of the transport's CPU per call)."""
+    jars, hooks and the environment first: a third of the transport's CPU per call); plain
+    ``http://`` requests go straight to ``http.client`` (azure_loopback.py)."""
+
+    def __init__(self, counter: CallCounter, service: str) -> None:
+        super().__init__()
+        self.direct = LoopbackConnections(POOL_SIZE)
+        self.counter = counter
+        self.service = service
+
+    def close(self) -> None:
+        self.direct.close()
+        super().close()
 
     def request(  # type: ignore[override]
         self,
@@ -84,6 +97,9 @@ class _LoopbackSession(requests.Session):
                 method, url, headers=headers, data=data, files=files, timeout=timeout,
                 allow_redirects=allow_redirects, proxies=proxies, stream=stream, verify=verify, cert=cert, **kwargs,
             )  # fmt: skip
+        if url.startswith("http://"):
+            self.counter.count(self.service, method, url[url.find("/", 7) :])
+            return self.direct.request(method.upper(), url, headers, data, timeout)
         prep = requests.PreparedRequest()
         prep.method = method.upper()
         prep.prepare_url(url, None)
@@ -139,7 +155,7 @@ def call_kind(service: str, method: str, path: str) -> str:
     return f"{service} {method.lower()}"
 
 
-class _CountingAdapter(BiggerBlockSizeHTTPAdapter):  # type: ignore[misc]
+class _CountingAdapter(BiggerBlockSizeHTTPAdapter):
     """The transport adapter, counting each request it sends (one per attempt)."""
 
     def __init__(self, counter: CallCounter, service: str, **kwargs: Any) -> None:
@@ -156,10 +172,11 @@ def http_session(loopback: bool, counter: CallCounter | None = None, service: st
     """A session as azure-core's RequestsTransport sets one up, with a larger pool, and no
     environment settings for loopback endpoints; ``counter`` counts its calls as ``service``
     ("table", "queue" or "blob")."""
-    session = _LoopbackSession() if loopback else requests.Session()
+    counter = counter or CallCounter()
+    session = _LoopbackSession(counter, service) if loopback else requests.Session()
     session.trust_env = not loopback
     adapter = _CountingAdapter(
-        counter or CallCounter(),
+        counter,
         service,
         pool_connections=4,
         pool_maxsize=POOL_SIZE,

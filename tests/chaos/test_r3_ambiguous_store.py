@@ -114,7 +114,7 @@ def stuck_work(store: AmbiguousStore) -> list[str]:
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize(("backend", "n"), cases())
 async def test_r3_ambiguous_store_outcomes(env: Path, backend: str, n: int) -> None:
-    seed = int(os.environ.get("R3_SEED") or random.SystemRandom().randrange(1 << 30))
+    seed = int(os.environ.get("R3_SEED") or 16)  # fixed: CI runs the same faults each time
     rng = random.Random(seed)
     orders, lines = order_mix(n, SKUS, rng, prefix=f"r3-{backend}")
     stock = dict.fromkeys(SKUS, n)  # about 0.9 n units are ordered per SKU: a few orders run short
@@ -165,10 +165,12 @@ async def test_r3_ambiguous_store_outcomes(env: Path, backend: str, n: int) -> N
 
 
 class _LosingStore:
-    """A store that loses given-back work: its claims never return anything."""
+    """A store that loses given-back work: its claims return nothing until ``found`` is set."""
+
+    found: list[Message] = []
 
     def claim_activities(self, now: datetime, limit: int, lease_seconds: float, owner: str) -> list[Message]:
-        return []
+        return self.found
 
     def complete_activity(self, item: Message, result: Message) -> None:
         pass
@@ -180,7 +182,8 @@ class _LosingStore:
 def test_the_stuck_figure_counts_claims_with_room_that_pass_given_back_work_over() -> None:
     t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
     now = [t0]
-    store = AmbiguousStore(_LosingStore(), 0, timeout_rate=1.0, applied_rate=0.0,  # type: ignore[arg-type]
+    losing = _LosingStore()
+    store = AmbiguousStore(losing, 0, timeout_rate=1.0, applied_rate=0.0,  # type: ignore[arg-type]
                            methods={"complete_activity"}, clock=lambda: now[0])  # fmt: skip
     item = Message("i", {"Name": "act", "TaskId": 1}, ACTIVITY_QUEUE, id=7)
     store.enabled = True
@@ -192,6 +195,7 @@ def test_the_stuck_figure_counts_claims_with_room_that_pass_given_back_work_over
     now[0] = t0 + timedelta(seconds=2)
     for _ in range(4):
         store.claim_activities(now[0], 5, 30, "w")  # due and room: passed over
-    store._claimed_again("a|i|7", store._disrupted.pop("a|i|7"))  # as a claim taking it would
-    assert store.max_wait == 4 and store.waits == {4: 1}
+    losing.found = [item]
+    store.claim_activities(now[0], 5, 30, "w")  # claimed again at last
+    assert store.max_wait == 4 and store.waits == {4: 1} and store.still_disrupted() == {}
     assert store.wait_percentiles() == {"p50": 4, "p90": 4, "p99": 4, "max": 4}
