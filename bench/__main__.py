@@ -318,8 +318,9 @@ def render(rows: list[dict[str, Any]], res: dict[str, dict[str, Any]], quick: bo
             )
         if w == "W13":
             notes.append(
-                f"{fmt(med(full, 'calls_per_orch'))} storage calls and "
-                f"{fmt(med(full, 'cpu_ms_per_orch'))} ms host CPU per orchestration"
+                f"per orchestration: {fmt(med(full, 'calls_per_orch'))} storage calls, "
+                f"{fmt(med(full, 'cpu_ms_per_orch'))} ms host CPU, {fmt(med(full, 'azurite_cpu_ms_per_orch'))} ms "
+                "Azurite CPU"
             )
         if r.get("wp"):
             notes.append(

@@ -45,7 +45,7 @@ _lock = threading.Lock()
 
 def install() -> bool:
     """Give the SDK's HistoryEvent the fast parser (once per process); whether it has it."""
-    module = importlib.import_module(_SDK_MODULE)
+    module: Any = importlib.import_module(_SDK_MODULE)
     with _lock:
         if getattr(module.dt_parse, "host_form_parser", False):
             return True
@@ -62,7 +62,7 @@ def install() -> bool:
 @contextlib.contextmanager
 def stock_timestamps() -> Iterator[None]:
     """Within: the SDK parses with dateutil, as it ships (the benchmarks' SDK floor)."""
-    module = importlib.import_module(_SDK_MODULE)
+    module: Any = importlib.import_module(_SDK_MODULE)
     with _lock:
         current = module.dt_parse
         module.dt_parse = getattr(current, "stock", current)
@@ -74,7 +74,7 @@ def stock_timestamps() -> Iterator[None]:
 
 
 def _checked(module: Any) -> tuple[str, Callable[[str], datetime] | None]:
-    from dateutil.parser import parse as stock
+    from dateutil.parser import parse as stock  # type: ignore[import-untyped]
 
     if module.dt_parse is not stock:
         return "the SDK's HistoryEvent no longer uses dateutil.parser.parse", None

@@ -13,13 +13,14 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sized
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
 from durable_local.runtime.activity_call import activity_result
+from durable_local.runtime.activity_slots import ActivitySlots
 from durable_local.runtime.context import HostContext
 from durable_local.runtime.engine_options import engine_options
 from durable_local.runtime.episode_runner import NOT_RUN, CommitFailed, EpisodeRunner
@@ -38,6 +39,7 @@ from durable_local.store.base import (
 
 log = logging.getLogger("durable_local.dispatch")
 T = TypeVar("T")
+S = TypeVar("S", bound=Sized)  # what a claim returns: the claimed items
 
 LEASE_SECONDS = 300.0
 # A message that keeps failing (the engine raising, an entity batch crashing) backs off
@@ -48,7 +50,7 @@ MAX_BACKOFF_SECONDS = 60.0
 # Entities are not parked (their callers wait on them); they keep backing off.
 MAX_EPISODE_ATTEMPTS = 10
 # In-process, the longest an orchestration claim waits for running activities to finish first
-# (see Dispatcher._let_activities_run).
+# (see ActivitySlots.let_run).
 MAX_FAN_IN_WAIT = 0.25
 
 
@@ -64,6 +66,7 @@ class Dispatcher:
         settings = ctx.app.settings
         self.max_orchestrations = max(1, settings.max_concurrent_orchestrations)
         self.max_activities = max(1, settings.max_concurrent_activities)
+        self._acts = ActivitySlots(self.max_activities)
         self.options = engine_options(ctx.app.registry, settings)
         self.episodes = EpisodeRunner(ctx, self.options)
         self._pool = ThreadPoolExecutor(
@@ -71,7 +74,6 @@ class Dispatcher:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._orch_wake = asyncio.Event()
-        self._act_wake = asyncio.Event()
         self._stopping = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -79,10 +81,7 @@ class Dispatcher:
         # items claimed while an episode of the same instance was still running: their claim took
         # the lease over (so the running commit will fail); they run as soon as it ends
         self._deferred: dict[str, OrchestrationWorkItem] = {}
-        self._act_running = 0
-        self._act_idle = asyncio.Event()  # set while no activity runs in this host
-        self._act_idle.set()
-        self._act_inflight: dict[int | None, Message] = {}  # activity message id -> the running item
+        self._cycling = False  # an orchestration claim (in-process: with its episodes) in flight
         self._writes = WriteBatcher(ctx.store, self.run_sync, self._spawn)
         self._claim_numbers = itertools.count(1)
 
@@ -101,9 +100,13 @@ class Dispatcher:
         else:
             loop.call_soon_threadsafe(self._wake_all)
 
+    def busy(self) -> bool:
+        """Whether an episode, an activity or an in-process claim job is in flight (tests)."""
+        return bool(self._inflight or self._deferred or self._acts.running or self._cycling)
+
     def _wake_all(self) -> None:
         self._orch_wake.set()
-        self._act_wake.set()
+        self._acts.wake.set()
 
     async def run_sync(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -154,28 +157,13 @@ class Dispatcher:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- loops -----------------------------------------------------------------------------------
-    async def _let_activities_run(self) -> None:
-        """In-process only: while activities run, wait up to the last episode's duration
-        (at most MAX_FAN_IN_WAIT) before claiming. The SDK's replay and the activities share
-        one GIL here; claiming at once re-ran a wide fan-in's whole history for every few
-        completions (W7: 140 episodes for 5,000 activities instead of 7), starving the very
-        activities it waits for. Worker processes do not need this: replays run elsewhere
-        while results pile up. Never delays an idle host (no activity running)."""
-        wait = min(self.episodes.last_seconds, MAX_FAN_IN_WAIT)
-        if self.workers is not None or self._act_idle.is_set() or wait < 0.001:
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._act_idle.wait(), timeout=wait)
-
-    def _claim_or_next(self, claim: Callable[[], list[T]], limit: int) -> tuple[list[T], datetime | None]:
+    def _claim_or_next(self, claim: Callable[[], S], limit: int) -> tuple[S, datetime | None]:
         """Claim; if fewer than ``limit`` were ready (everything visible was taken), also read
         when more will be, in the same pool job: the loop then sleeps instead of claiming again."""
         items = claim()
         return items, (None if len(items) >= limit else self.ctx.store.next_visible_time())
 
-    async def _claim(
-        self, what: str, claim: Callable[[str], list[T]], limit: int
-    ) -> tuple[list[T], datetime | None] | None:
+    async def _claim(self, what: str, claim: Callable[[str], S], limit: int) -> tuple[S, datetime | None] | None:
         """Claim under an owner id of its own (``claim_owner``); None if the store failed.
 
         A claim can fail after the store took the leases (a timeout whose write was applied):
@@ -212,11 +200,13 @@ class Dispatcher:
             if free <= 0:  # every slot busy: an episode ending wakes us
                 await self._orch_wake.wait()
                 continue
-            await self._let_activities_run()
+            if self.workers is None:  # in-process: replays and activities share one GIL
+                await self._acts.let_run(min(self.episodes.last_seconds, MAX_FAN_IN_WAIT))
             # a task of its own, so that stop() lets a claimed batch finish (the loop is cancelled)
             cycle = asyncio.ensure_future(self._orchestration_cycle(free))
             self._tasks.add(cycle)
-            cycle.add_done_callback(self._tasks.discard)
+            cycle.add_done_callback(self._cycle_done)
+            self._cycling = True
             claimed = await asyncio.shield(cycle)
             if claimed is None:
                 failures += 1
@@ -227,43 +217,66 @@ class Dispatcher:
             if count < free:
                 await self._sleep_until_work(self._orch_wake, next_at)
 
+    def _cycle_done(self, cycle: asyncio.Task[Any]) -> None:
+        self._tasks.discard(cycle)
+        self._cycling = False
+
     async def _orchestration_cycle(self, free: int) -> tuple[int, datetime | None] | None:
         """Claim up to ``free`` instances and start (worker processes) or run (in-process, in
         the claim's own pool job) their episodes; None if the claim failed, else how many
         were claimed and when more work becomes visible."""
         now = self.ctx.clock.now()
-        if self.workers is None:
+        if self.workers is not None:
+            claimed = await self._claim(
+                "orchestration", partial(self.ctx.store.claim_orchestrations, now, free, LEASE_SECONDS), free
+            )
+            if claimed is None:
+                return None
+            items, next_at = claimed
+            for item in items:
+                self._start_episode(item)
+            return len(items), next_at
+        # in-process: claim, run and commit in one pool job, which also claims the activities
+        # they sent for the free activity slots, reserved meanwhile (the activity loop leaves them)
+        slots = self._acts.reserve()
+        try:
+            busy = frozenset(self._inflight)
             # _claim passes the owner id, the last argument of a claim
-            claim: Any = partial(self.episodes.claim_and_run, now, free, LEASE_SECONDS, frozenset(self._inflight))
-        else:
-            claim = partial(self.ctx.store.claim_orchestrations, now, free, LEASE_SECONDS)
-        claimed = await self._claim("orchestration", claim, free)
-        if claimed is None:
+            run = partial(self.episodes.claim_and_run, now, free, LEASE_SECONDS, busy, slots)
+            ran = await self._claim("orchestration", run, free)
+        finally:
+            self._acts.release(slots)
+        if ran is None:
             return None
-        items, next_at = claimed
-        for item in items:
-            if self.workers is None:
-                item, outcome = item
-                if outcome is not NOT_RUN:
-                    self._episode_ended(item, outcome)
-                    continue
-            if item.instance_id in self._inflight:
-                # the lease expired under a long virtual-clock jump, or a restart replaced the
-                # instance: this claim now holds the lease; run it right after the in-flight one
-                # (dropping it would strand its messages until LEASE_SECONDS)
-                self._deferred[item.instance_id] = item
-                continue
-            self._inflight.add(item.instance_id)
-            self._spawn(self._episode(item))
-        return len(items), next_at
+        batch, next_at = ran
+        for item, outcome in batch.outcomes:
+            if outcome is NOT_RUN:
+                self._start_episode(item)
+            else:
+                self._episode_ended(item, outcome)
+        self._start_activities(batch.activities)
+        sent = any(isinstance(o, frozenset) and ACTIVITY_QUEUE in o for _, o in batch.outcomes)
+        if sent and len(batch.activities) >= slots:  # there may be activity work left
+            self._acts.wake.set()
+        return len(batch), next_at
+
+    def _start_episode(self, item: OrchestrationWorkItem) -> None:
+        if item.instance_id in self._inflight:
+            # the lease expired under a long virtual-clock jump, or a restart replaced the
+            # instance: this claim now holds the lease; run it right after the in-flight one
+            # (dropping it would strand its messages until LEASE_SECONDS)
+            self._deferred[item.instance_id] = item
+            return
+        self._inflight.add(item.instance_id)
+        self._spawn(self._episode(item))
 
     async def _activity_loop(self) -> None:
         failures = 0  # failed claims in a row
         while not self._stopping:
-            self._act_wake.clear()
-            free = self.max_activities - self._act_running
-            if free <= 0:  # every slot busy: an activity ending wakes us
-                await self._act_wake.wait()
+            self._acts.wake.clear()
+            free = self._acts.free
+            if free <= 0:  # every slot busy (or reserved): an activity ending wakes us
+                await self._acts.wait_for_one()
                 continue
             now = self.ctx.clock.now()
             claimed = await self._claim(
@@ -277,20 +290,14 @@ class Dispatcher:
                 continue
             failures = 0
             work, next_at = claimed
-            for msg in work:
-                running = self._act_inflight.get(msg.id)
-                if running is not None:
-                    # our own lease expired under a long virtual-clock jump and we re-claimed the
-                    # item: don't run it twice; the running one completes it (or abandons it
-                    # under the new lease token)
-                    running.lease_token = msg.lease_token
-                    continue
-                self._act_running += 1
-                self._act_idle.clear()
-                self._act_inflight[msg.id] = msg
-                self._spawn(self._activity(msg))
+            self._start_activities(work)
             if len(work) < free:
-                await self._sleep_until_work(self._act_wake, next_at)
+                await self._sleep_until_work(self._acts.wake, next_at)
+
+    def _start_activities(self, work: list[Message]) -> None:
+        for msg in work:
+            if self._acts.take(msg):
+                self._spawn(self._activity(msg))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -325,21 +332,19 @@ class Dispatcher:
                 self._spawn(self._episode(deferred))
 
     def _episode_ended(self, item: OrchestrationWorkItem, outcome: Any) -> None:
-        """After an in-process episode: wake the loops it gave work; a failure is handled
-        in a task of its own (it waits for the store)."""
+        """After an in-process episode: wake the orchestration loop if it sent it work (the
+        cycle sees to activities); a failure is handled in a task of its own (it waits for
+        the store)."""
         if isinstance(outcome, Exception):
             self._spawn(self._after_episode(item, outcome))
-            return
-        if ORCHESTRATOR_QUEUE in outcome:
+        elif ORCHESTRATOR_QUEUE in outcome:
             self._orch_wake.set()
-        if ACTIVITY_QUEUE in outcome:
-            self._act_wake.set()
 
     async def _after_episode(self, item: OrchestrationWorkItem, outcome: Any) -> None:
         """``outcome``: the queues the committed episode sent to, or what it raised."""
         if not isinstance(outcome, Exception):
             if ACTIVITY_QUEUE in outcome:  # wake the activity loop only if there is new work
-                self._act_wake.set()
+                self._acts.wake.set()
             return
         try:
             raise outcome
@@ -385,11 +390,6 @@ class Dispatcher:
             await self._give_back(
                 f"activity {name} for {msg.target}", lambda: self.ctx.store.abandon_activity(msg, 1.0)
             )
-            self._act_wake.set()  # the loop must re-read when the retry becomes visible
+            self._acts.wake.set()  # the loop must re-read when the retry becomes visible
         finally:
-            self._act_running -= 1
-            if self._act_running == 0:
-                self._act_idle.set()
-            self._act_inflight.pop(msg.id, None)
-            if self._act_running == self.max_activities - 1:
-                self._act_wake.set()  # the loop was waiting for a free slot
+            self._acts.done(msg)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from durable_local.engine.messages import terminate_message
 from durable_local.engine.options import EngineOptions
 from durable_local.engine.result import EpisodeResult
 from durable_local.runtime.context import HostContext
-from durable_local.store.base import ConflictError, OrchestrationWorkItem
+from durable_local.store.base import ACTIVITY_QUEUE, ConflictError, Message, OrchestrationWorkItem
 from durable_local.tools.observe import after_commit, after_episode
 
 log = logging.getLogger("durable_local.dispatch")
@@ -30,6 +30,19 @@ log = logging.getLogger("durable_local.dispatch")
 NOT_RUN = object()  # a claimed item whose instance had an episode in flight: it runs after that one
 
 Ran = tuple[OrchestrationWorkItem, EpisodeResult, float]
+
+
+@dataclass
+class Batch:
+    """What one in-process claim job did: each claimed item with its outcome (the queues it
+    sent messages to, the exception it raised, or NOT_RUN), and the activity work it claimed
+    for this host right after the commit (saving the activity loop a claim of its own)."""
+
+    outcomes: list[tuple[OrchestrationWorkItem, Any]] = field(default_factory=list)
+    activities: list[Message] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
 
 
 class CommitFailed(Exception):
@@ -45,23 +58,26 @@ class EpisodeRunner:
         self.last_seconds = 0.0  # how long the latest in-process episode took
 
     def claim_and_run(
-        self, now: datetime, limit: int, lease_seconds: float, busy: frozenset[str], owner: str
-    ) -> list[tuple[OrchestrationWorkItem, Any]]:
-        """Claim up to ``limit`` instances, run their episodes and commit them together. Each
-        item comes back with its outcome: the queues it sent messages to, the exception it
-        raised, or NOT_RUN (its instance is in ``busy``: an episode of it is in flight)."""
-        items = self.ctx.store.claim_orchestrations(now, limit, lease_seconds, owner)
-        out: list[tuple[OrchestrationWorkItem, Any]] = []
+        self, now: datetime, limit: int, lease_seconds: float, busy: frozenset[str], activity_slots: int, owner: str
+    ) -> Batch:
+        """Claim up to ``limit`` instances, run their episodes and commit them together, then
+        (if they sent activity work and ``activity_slots`` > 0) claim up to that many activities.
+        Instances in ``busy`` have an episode in flight: they come back NOT_RUN."""
+        batch = Batch()
         ran: list[Ran] = []
-        for item in items:
+        for item in self.ctx.store.claim_orchestrations(now, limit, lease_seconds, owner):
             if item.instance_id in busy:
-                out.append((item, NOT_RUN))
+                batch.outcomes.append((item, NOT_RUN))
                 continue
             try:
                 ran.append((item, *self.result(item)))
             except Exception as exc:
-                out.append((item, exc))
-        return out + list(zip([item for item, _, _ in ran], self._commit_all(ran), strict=True))
+                batch.outcomes.append((item, exc))
+        committed = self._commit_all(ran)
+        batch.outcomes += zip([item for item, _, _ in ran], committed, strict=True)
+        if activity_slots > 0 and any(isinstance(c, frozenset) and ACTIVITY_QUEUE in c for c in committed):
+            batch.activities = self.ctx.store.claim_activities(now, activity_slots, lease_seconds, owner)
+        return batch
 
     def run(self, item: OrchestrationWorkItem) -> frozenset[str]:
         """One episode run and committed on its own; the queues it sent messages to."""

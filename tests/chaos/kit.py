@@ -194,7 +194,7 @@ async def host_idle(h: Any, empty_claims: Any, timeout: float = 5.0) -> bool:
     mark: dict[str, int] | None = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if d._inflight or d._deferred or d._act_running:
+        if d.busy():
             mark = None
         elif mark is None:
             mark = dict(empty_claims)
