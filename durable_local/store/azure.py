@@ -32,12 +32,15 @@ How the contract maps onto Azure Storage:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +67,7 @@ from .azure_episodes import Claim, EpisodeMixin
 from .azure_hoststate import AzureHostState
 from .azure_http import QUEUE_BLOB_RETRY, RETRY_TOTAL, CallCounter, http_session, is_loopback
 from .azure_instances import InstanceMixin
-from .azure_queues import Queues
+from .azure_queues import Held, Queues
 from .azure_tables import Tables
 from .base import (
     ACTIVITY_QUEUE,
@@ -277,6 +280,23 @@ class AzureStore(InstanceMixin, EpisodeMixin, ActivityMixin, AzureHostState):
             except ResourceNotFoundError:
                 pass
 
+    def _show_held(self) -> None:
+        """Make the messages this process hid for itself (its own sends, its receives) and did
+        not finish visible again, or hidden only until they are due, so that the host started
+        next takes them at once instead of after the lease. Best effort: one that fails shows
+        when its visibility timeout runs out."""
+        now = time.monotonic()
+        shows: list[Callable[[], None]] = []
+        for held in list(self.queues.held.values()):
+            due_in = max(0.0, self._delay(held.msg.visible_at))
+            if held.hidden_until - now > due_in + 1:
+                shows.append(partial(self._show, held, due_in))
+        self._run_all(shows)
+
+    def _show(self, held: Held, hide: float) -> None:
+        with contextlib.suppress(AzureError):
+            self.queues.update(held, hide)
+
     def close(self) -> None:
         with self._scan_lock():
             if self._closed:
@@ -285,6 +305,8 @@ class AzureStore(InstanceMixin, EpisodeMixin, ActivityMixin, AzureHostState):
             try:
                 if self._delete_on_close:
                     self.delete_hub()
+                else:
+                    self._show_held()
             finally:
                 self._pool.shutdown(wait=False)
                 self.queues.close()

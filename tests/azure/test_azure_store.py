@@ -116,6 +116,19 @@ def test_an_activity_claimed_by_one_process_is_invisible_to_another(store: Azure
         other.close()
 
 
+def test_a_host_keeps_what_it_sends_hidden_until_it_closes(store: AzureStore) -> None:
+    host = azure_test_store(hub_name=store.hub_name, delete_hub_on_close=False)
+    try:
+        create(host, "a")
+        assert host.claim_activities(T0, 5, 30, "w") == []  # a host that claims hides what it sends
+        episode(host, claim_one(host), [hist(1)], outgoing=[work("a", 7)])
+        assert store.claim_activities(T0, 5, 30, "w") == []  # another process does not see it...
+    finally:
+        host.close()  # ...until the host stops: then at once, not after the lease
+    [act] = store.claim_activities(T0, 5, 30, "w")
+    assert act.payload["TaskId"] == 7
+
+
 def test_a_crash_after_the_commit_resends_the_outbox_at_the_next_claim(store: AzureStore) -> None:
     create(store, "a")
     item = claim_one(store, lease=1)
