@@ -233,7 +233,7 @@ class Dispatcher:
             if claimed is None:
                 return None
             items, next_at = claimed
-            for item in items:
+            for item in items if not self._stopping else []:  # stopping: stop() frees their leases
                 self._start_episode(item)
             return len(items), next_at
         # in-process: claim, run and commit in one pool job, which also claims the activities
@@ -249,6 +249,8 @@ class Dispatcher:
         if ran is None:
             return None
         batch, next_at = ran
+        if self._stopping:  # what this job claimed and did not finish: stop() frees the leases
+            return len(batch), next_at
         for item, outcome in batch.outcomes:
             if outcome is NOT_RUN:
                 self._start_episode(item)
