@@ -93,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--synchronous",
         choices=["FULL", "NORMAL"],
         default="FULL",
-        help="SQLite durability: FULL syncs every commit, NORMAL may lose the last commits on power loss "
-        "(default: FULL)",
+        help="SQLite durability: FULL syncs every episode's commit before the work it sends goes out, "
+        "NORMAL may lose the last commits on power loss (default: FULL)",
     )
     s.add_argument(
         "--master-key",
