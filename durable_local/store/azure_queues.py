@@ -51,7 +51,7 @@ RECEIVE_CAP = 2048  # messages per queue per receive pass (bounds one claim's la
 PAGE = 32  # the queue service's maximum batch
 # how many finished message ids a process remembers to recognise late copies: far more than
 # can finish within one visibility timeout (the time a copy can stay hidden before it shows)
-FINISHED_MEMORY = 1 << 17
+FINISHED_MEMORY = 1 << 16
 
 log = logging.getLogger("durable_local.store")
 
