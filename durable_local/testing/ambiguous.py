@@ -188,9 +188,9 @@ class AmbiguousStore:
             if not keys:
                 self.empty_claims[name] += 1
             for key in keys:
-                d = self._disrupted.pop(key, None)
-                if d is not None:
-                    self._claimed_again(key, d)
+                taken = self._disrupted.pop(key, None)
+                if taken is not None:
+                    self._claimed_again(key, taken)
             if len(result) < limit:  # a claim with room: the due disrupted work it left behind
                 for key, d in self._disrupted.items():
                     if key[0] == kind and d.due is not None and d.due <= now:

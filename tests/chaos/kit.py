@@ -185,21 +185,35 @@ def order_mix(n: int, skus: list[str], rng: Any, prefix: str = "o") -> tuple[dic
     return orders, lines
 
 
+CLAIMS = ("claim_orchestrations", "claim_activities")
+
+
 async def host_idle(h: Any, empty_claims: Any, timeout: float = 5.0) -> bool:
-    """Wait (bounded) until an in-process host is idle: nothing in flight, and a claim of each
-    kind made after that found no work (the loops are woken to make sure). ``empty_claims``
-    counts the claims that came back empty, by method name (AmbiguousStore and the R4
-    recorder keep one). False if the host was still busy at the timeout."""
+    """Wait (bounded) until an in-process host is idle: no episode or activity in flight, and
+    a claim of each kind made after that found no work (the loops are woken to make sure).
+    ``empty_claims`` counts the claims that came back empty, by method name (AmbiguousStore
+    and the R4 recorder keep one). False if the host was still busy at the timeout.
+
+    A claim in progress is not work: the dispatcher counts its claim job as busy (``busy()``),
+    and resetting on it made the claim this function wakes reset it again, a loop of empty
+    claims (thousands per second on Azure) that never saw the host idle."""
     d = h.host.dispatcher
     mark: dict[str, int] | None = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if d.busy():
+        if _working(d):
             mark = None
         elif mark is None:
             mark = dict(empty_claims)
             d.notify()
-        elif all(empty_claims[k] > mark.get(k, 0) for k in ("claim_orchestrations", "claim_activities")):
+        elif not d.busy() and all(empty_claims[k] > mark.get(k, 0) for k in CLAIMS):
             return True
         await asyncio.sleep(0.005)
     return False
+
+
+def _working(d: Any) -> bool:
+    """Episodes or activities in flight (an in-process claim job runs its episodes inside the
+    job: the activities they send show here, and their orchestrator messages are claimed by a
+    later job before it can find nothing)."""
+    return bool(d._inflight or d._deferred or d._acts._inflight)
