@@ -28,18 +28,6 @@ def test_requests_are_classified_by_service_and_operation() -> None:
     assert call_kind("blob", "PUT", f"{acct}/hub-largemessages/a/b.json.gz") == "blob put"
 
 
-def _chain(store: AzureStore, instance_id: str, steps: int) -> None:
-    """What the host does for a chain of ``steps`` activities: create, then per step an
-    episode that schedules the activity and the activity's completion; a last episode."""
-    create(store, instance_id)
-    for step in range(steps):
-        item = claim_one(store, at(step))
-        episode(store, item, [hist(step)], outgoing=[work(instance_id, step)])
-        [act] = store.claim_activities(at(step), 5, 30, "w")
-        store.complete_activity(act, raised(instance_id, step))
-    episode(store, claim_one(store, at(steps)), [hist(steps)], status="Completed")
-
-
 def test_the_instances_row_skips_commits_that_only_move_the_time(store: AzureStore) -> None:
     key = key_of("r")
     create(store, "r")

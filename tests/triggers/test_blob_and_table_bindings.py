@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient
@@ -16,13 +15,9 @@ from durable_local.triggers.blob import SCAN_SECONDS
 from tests.azurite import connection_string
 
 from .conftest import STORAGE_APP as APP
+from .triggerkit import marks
 
 pytestmark = pytest.mark.azurite
-
-
-def marks(env: dict[str, str], kind: str) -> list[str]:
-    path = Path(env["TRIGGER_TEST_MARKS"]) / kind
-    return path.read_text().splitlines() if path.exists() else []
 
 
 def blobs(env: dict[str, str]) -> BlobServiceClient:

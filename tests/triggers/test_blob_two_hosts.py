@@ -16,7 +16,8 @@ from azure.storage.blob import BlobServiceClient
 from durable_local.runtime.host import free_port
 from durable_local.triggers.blob import SCAN_SECONDS
 
-from .test_queue_crash_cli import lines, start_host, wait
+from .test_queue_crash_cli import start_host, wait
+from .triggerkit import marks
 
 pytestmark = pytest.mark.azurite
 BLOBS = 12
@@ -31,15 +32,15 @@ def test_two_hosts_run_each_blob_version_once(storage_env: dict[str, str], tmp_p
     try:
         for i in range(BLOBS):
             container.upload_blob(f"b{i:02}.txt", f"text {i}".encode())
-        wait(lambda: len(lines(storage_env, "blob")) >= BLOBS, f"{BLOBS} blob runs", timeout=90)
+        wait(lambda: len(marks(storage_env, "blob")) >= BLOBS, f"{BLOBS} blob runs", timeout=90)
         container.upload_blob("b00.txt", b"changed", overwrite=True)  # a new version runs once more
-        wait(lambda: len(lines(storage_env, "blob")) >= BLOBS + 1, "the changed blob", timeout=60)
+        wait(lambda: len(marks(storage_env, "blob")) >= BLOBS + 1, "the changed blob", timeout=60)
         time.sleep(3 * SCAN_SECONDS)  # more scans by both hosts: nothing runs again
     finally:
         for proc in hosts:
             proc.send_signal(signal.SIGINT)
         for proc in hosts:
             proc.wait(timeout=30)
-    runs = sorted(line.split(" ", 1)[0] for line in lines(storage_env, "blob"))
+    runs = sorted(line.split(" ", 1)[0] for line in marks(storage_env, "blob"))
     names = [f"{storage_env['IN_CONTAINER']}/b{i:02}.txt" for i in range(BLOBS)]
     assert runs == sorted([*names, names[0]]), runs

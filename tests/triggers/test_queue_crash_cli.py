@@ -15,11 +15,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from azure.storage.queue import QueueClient
 
 from durable_local.runtime.host import free_port
 
 from .conftest import STORAGE_APP as APP
+from .triggerkit import marks, storage_queue
 
 pytestmark = pytest.mark.azurite
 LEASE = 3  # DURABLE_LOCAL_QUEUE_LEASE_SECONDS for these hosts
@@ -52,20 +52,6 @@ def wait(predicate, what: str, timeout: float = 40.0) -> None:  # type: ignore[n
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def lines(env: dict[str, str], kind: str) -> list[str]:
-    path = Path(env["TRIGGER_TEST_MARKS"]) / kind
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def client(env: dict[str, str], setting: str) -> QueueClient:
-    c = QueueClient.from_connection_string(env["AzureWebJobsStorage"], env[setting])
-    try:
-        c.create_queue()
-    except Exception:  # already there
-        pass
-    return c
-
-
 def status(port: int, instance: str) -> dict[str, object]:
     url = f"http://127.0.0.1:{port}/runtime/webhooks/durabletask/instances/{instance}"
     try:
@@ -77,9 +63,9 @@ def status(port: int, instance: str) -> dict[str, object]:
 
 def test_kill9_during_a_queue_function_runs_the_message_again(storage_env: dict[str, str], tmp_path: Path) -> None:
     slow, start, out = (
-        client(storage_env, "SLOW_QUEUE"),
-        client(storage_env, "START_QUEUE"),
-        client(storage_env, "OUT_QUEUE"),
+        storage_queue(storage_env, "SLOW_QUEUE"),
+        storage_queue(storage_env, "START_QUEUE"),
+        storage_queue(storage_env, "OUT_QUEUE"),
     )
     port, log = free_port(), tmp_path / "host.log"
     first = start_host(tmp_path / "d", port, log)
@@ -89,16 +75,16 @@ def test_kill9_during_a_queue_function_runs_the_message_again(storage_env: dict[
         wait(lambda: [base64.b64decode(m.content).decode() for m in out.peek_messages()] == ["Hello Grace"],
              "the activity's output message")  # fmt: skip
         slow.send_message(base64.b64encode(b"crash-me").decode())
-        wait(lambda: lines(storage_env, "slow") == ["crash-me"], "the slow function to start")
+        wait(lambda: marks(storage_env, "slow") == ["crash-me"], "the slow function to start")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     second = start_host(tmp_path / "d", port, log)
     try:
-        wait(lambda: lines(storage_env, "slow-done") == ["crash-me"], "the message to run again after the lease")
-        assert lines(storage_env, "slow") == ["crash-me", "crash-me"]
+        wait(lambda: marks(storage_env, "slow-done") == ["crash-me"], "the message to run again after the lease")
+        assert marks(storage_env, "slow") == ["crash-me", "crash-me"]
         time.sleep(LEASE + 1.5)  # past another lease: the succeeded message is gone for good
-        assert lines(storage_env, "slow") == ["crash-me", "crash-me"]
+        assert marks(storage_env, "slow") == ["crash-me", "crash-me"]
         assert slow.get_queue_properties().approximate_message_count == 0
         assert status(port, "q-cli1").get("runtimeStatus") == "Completed"  # not started twice
     finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,17 +17,9 @@ from azure.storage.queue import QueueClient
 from durable_local.testing import running_host
 
 from .conftest import STORAGE_APP as APP
+from .triggerkit import marks, storage_queue
 
 pytestmark = pytest.mark.azurite
-
-
-def queue(env: dict[str, str], setting: str) -> QueueClient:
-    client = QueueClient.from_connection_string(env["AzureWebJobsStorage"], env[setting])
-    try:
-        client.create_queue()
-    except Exception:  # already there
-        pass
-    return client
 
 
 def put(client: QueueClient, text: str) -> None:
@@ -39,13 +30,8 @@ def bodies(client: QueueClient) -> list[str]:
     return [base64.b64decode(m.content).decode() for m in client.peek_messages(max_messages=32)]
 
 
-def marks(env: dict[str, str], kind: str) -> list[str]:
-    path = Path(env["TRIGGER_TEST_MARKS"]) / kind
-    return path.read_text().splitlines() if path.exists() else []
-
-
 async def test_queue_message_starts_orchestration_and_activity_writes_output_queue(storage_env: dict[str, str]) -> None:
-    start, out = queue(storage_env, "START_QUEUE"), queue(storage_env, "OUT_QUEUE")
+    start, out = storage_queue(storage_env, "START_QUEUE"), storage_queue(storage_env, "OUT_QUEUE")
     async with running_host(APP) as h:
         put(start, json.dumps({"id": "a1", "name": "Ada"}))
         status = await h.wait_for("q-a1", timeout=30)
@@ -58,7 +44,7 @@ async def test_queue_message_starts_orchestration_and_activity_writes_output_que
 
 
 async def test_failing_message_goes_to_poison_after_max_dequeue_count(storage_env: dict[str, str]) -> None:
-    fail, out = queue(storage_env, "FAIL_QUEUE"), queue(storage_env, "OUT_QUEUE")
+    fail, out = storage_queue(storage_env, "FAIL_QUEUE"), storage_queue(storage_env, "OUT_QUEUE")
     poison = QueueClient.from_connection_string(
         storage_env["AzureWebJobsStorage"], storage_env["FAIL_QUEUE"] + "-poison"
     )
@@ -87,7 +73,7 @@ async def test_activity_outputs_and_durable_client_in_a_worker_process(
     storage_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "1")  # activities run in a spawned worker process
-    start, out = queue(storage_env, "START_QUEUE"), queue(storage_env, "OUT_QUEUE")
+    start, out = storage_queue(storage_env, "START_QUEUE"), storage_queue(storage_env, "OUT_QUEUE")
     async with running_host(APP) as h:
         assert h.host.dispatcher.workers is not None
         put(start, json.dumps({"id": "w1", "name": "Linus"}))

@@ -1,4 +1,5 @@
-"""Shared by the trigger tests: the timer test app and the log its functions append to."""
+"""Shared by the trigger tests: the timer test app and the log its functions append to, the
+storage app's marks and its queues."""
 
 from __future__ import annotations
 
@@ -6,10 +7,28 @@ import json
 from pathlib import Path
 from typing import Any
 
+from azure.storage.queue import QueueClient
+
 from durable_local.testing import HostHarness
 from durable_local.triggers.timer import TimerListener
 
 TIMER_APP = Path(__file__).parent / "timer_app"
+
+
+def marks(env: dict[str, str], kind: str) -> list[str]:
+    """The lines the storage app's functions left under ``kind`` (one per run)."""
+    path = Path(env["TRIGGER_TEST_MARKS"]) / kind
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def storage_queue(env: dict[str, str], setting: str) -> QueueClient:
+    """A client for the queue named by app setting ``setting``, created if missing."""
+    client = QueueClient.from_connection_string(env["AzureWebJobsStorage"], env[setting])
+    try:
+        client.create_queue()
+    except Exception:  # already there
+        pass
+    return client
 
 
 class ExecutionLog:
